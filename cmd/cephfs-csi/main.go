@@ -1,0 +1,51 @@
+// Command cephfs-csi is a CSI driver for CephFS subvolumes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
+)
+
+func main() {
+	opts := driver.DefaultOptions()
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	klog.InitFlags(fs)
+	fs.StringVar(&opts.Endpoint, "endpoint", opts.Endpoint, "CSI endpoint: unix:///path/to/csi.sock")
+	fs.StringVar(&opts.DriverName, "drivername", opts.DriverName, "CSI driver name (set cephfs.csi.ceph.com to take over ceph-csi's volumes)")
+	fs.StringVar(&opts.NodeID, "nodeid", opts.NodeID, "node ID reported by NodeGetInfo")
+	fs.StringVar(&opts.Mode, "mode", opts.Mode, "services to run: controller, node or all")
+	fs.StringVar(&opts.ClusterConfig, "cluster-config", opts.ClusterConfig, "cluster config file (ceph-csi's config.json format)")
+	fs.DurationVar(&opts.CephTimeout, "ceph-timeout", opts.CephTimeout, "bound on every Ceph operation")
+	fs.DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "bound on the wait for in-flight RPCs at shutdown")
+	fs.StringVar(&opts.DefaultMounter, "default-mounter", opts.DefaultMounter, "node: mounter for volumes that name none: auto (kernel if it has CephFS, else fuse), fuse or kernel")
+	fs.StringVar(&opts.KeyDir, "keys-dir", opts.KeyDir, "node: directory (on tmpfs) for short-lived CephX key files")
+	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
+	version := fs.Bool("version", false, "print the version and exit")
+	_ = fs.Parse(os.Args[1:])
+	if *version {
+		fmt.Println(driver.Version)
+		return
+	}
+
+	d, err := driver.New(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cephfs-csi:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		klog.ErrorS(err, "Driver stopped")
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}

@@ -1,0 +1,733 @@
+#!/usr/bin/env bash
+# hack/cluster.sh - boot an embedded, throw-away, one-node Ceph cluster for
+# development and tests of the CephFS CSI driver.
+#
+# Usage:
+#   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT]
+#   hack/cluster.sh down   DIR   # stop all daemons of the cluster (keeps DIR)
+#   hack/cluster.sh wipe   DIR   # down + rm -rf DIR
+#   hack/cluster.sh status DIR   # print "healthy" and exit 0 if usable, else exit 1
+#   hack/cluster.sh env    DIR   # print shell-sourceable CEPH_* variables
+#   hack/cluster.sh mon-stop  DIR  # stop only the monitor (simulate a lost cluster)
+#   hack/cluster.sh mon-start DIR  # restart the monitor and wait until usable
+#
+# The cluster runs as root without systemd, entirely inside DIR and on
+# 127.0.0.1: one mon (msgr2 only), one mgr (volumes module), one OSD backed by
+# memstore (RAM, data is lost when the OSD stops), one MDS, one CephFS
+# filesystem (pools FS-metadata, FS-data0 and the extra data pool FS-data1)
+# and one subvolume group. Several clusters can run side by side: each one
+# gets its own mon port (3300, else the first free port in 3301..3399) and its
+# own range of daemon ports (6800-6899 for mon port 3300, +100 per mon port).
+#
+# Monitor addresses: the mon speaks msgr2 only. Clients may use either
+# "127.0.0.1:PORT" or "v2:127.0.0.1:PORT": for a bare address with a port
+# other than 3300 Pacific clients hunt both v1:... and v2:... in parallel and
+# the v2 attempt wins.
+
+set -euo pipefail
+
+readonly PROG="${0##*/}"
+readonly MON_PORT_FIRST=3300
+readonly MON_PORT_LAST=3399
+readonly MS_PORT_BASE=6800      # daemon port range of the cluster on mon port 3300
+readonly MS_PORT_SPAN=100       # size of each cluster's daemon port range
+readonly BOOT_TIMEOUT=${CLUSTER_BOOT_TIMEOUT:-120}  # seconds to wait until usable
+readonly CLI_TIMEOUT=20         # hard limit for one ceph CLI call
+readonly CONNECT_TIMEOUT=10     # --connect-timeout of one ceph CLI call
+readonly MEMSTORE_BYTES=$((4 * 1024 * 1024 * 1024))
+readonly MARKER=".hack-cluster-sh"    # marks DIR as created by this script
+readonly GLOBAL_LOCK="/tmp/.hack-cluster-sh.lock"   # serialises port selection
+readonly DAEMONS=(mon.a mgr.x osd.0 mds.a)
+readonly PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev)
+
+# Cluster settings; loaded from / saved to DIR/cluster.env.
+DIR="" NAME="" FS="" GROUP="" PORT="" FSID=""
+PREV_PORT=""   # mon port of a cluster being re-created: tried first
+CONF="" KEYRING=""
+
+# ---------------------------------------------------------------------------
+# helpers
+
+die() {
+	echo "$PROG: error: $*" >&2
+	exit 1
+}
+
+log() {
+	echo "$PROG: $*" >&2
+}
+
+# now_ms prints a monotonic-enough wall clock in milliseconds.
+now_ms() {
+	local s ns
+	read -r s ns < <(date '+%s %N')
+	echo $((s * 1000 + 10#$ns / 1000000))
+}
+
+# cephcli runs the ceph CLI against this cluster, always bounded in time.
+cephcli() {
+	timeout --kill-after=5 "$CLI_TIMEOUT" \
+		ceph -c "$CONF" --connect-timeout "$CONNECT_TIMEOUT" "$@"
+}
+
+# cephcli_quick is cephcli with short timeouts, for health probes.
+cephcli_quick() {
+	timeout --kill-after=2 5 ceph -c "$CONF" --connect-timeout 3 "$@"
+}
+
+# port_listening PORT: true if something listens on TCP PORT (any address).
+port_listening() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	# state 0A == LISTEN; local address column is ADDR:PORT in hex.
+	awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 }
+		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# set_paths DIR: normalise DIR and derive the file names from it.
+set_paths() {
+	[[ -n "${1:-}" ]] || die "missing DIR argument"
+	DIR=$(realpath -m -- "$1")
+	[[ "$DIR" =~ ^/[A-Za-z0-9_./+-]+$ ]] ||
+		die "DIR '$DIR' must only contain [A-Za-z0-9_./+-] (it ends up in ceph.conf and env lines)"
+	[[ "$DIR" != "/" && "$DIR" != "/tmp" && "$DIR" != "$HOME" ]] || die "refusing to use DIR '$DIR'"
+	CONF="$DIR/ceph.conf"
+	KEYRING="$DIR/keyring.admin"
+}
+
+# load_env: read DIR/cluster.env written by save_env.
+load_env() {
+	[[ -f "$DIR/cluster.env" ]] || die "no cluster in $DIR (missing $DIR/cluster.env); run '$PROG up $DIR' first"
+	local k v
+	while IFS='=' read -r k v; do
+		case "$k" in
+		NAME) NAME=$v ;;
+		FS) FS=$v ;;
+		GROUP) GROUP=$v ;;
+		PORT) PORT=$v ;;
+		FSID) FSID=$v ;;
+		esac
+	done <"$DIR/cluster.env"
+	[[ -n "$PORT" && -n "$FS" && -n "$GROUP" && -n "$FSID" ]] || die "$DIR/cluster.env is incomplete"
+}
+
+# is_cluster_dir: DIR was created by this script (possibly a failed boot).
+is_cluster_dir() { [[ -f "$DIR/$MARKER" || -f "$DIR/cluster.env" ]]; }
+
+# env_complete: DIR/cluster.env exists and is complete.
+env_complete() { (load_env) >/dev/null 2>&1; }
+
+save_env() {
+	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\n' \
+		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" >"$DIR/cluster.env"
+}
+
+# mon_addr_plain / mon_addr_v2 print the monitor address as clients give it.
+mon_addr_plain() { echo "127.0.0.1:$PORT"; }
+mon_addr_v2() { echo "v2:127.0.0.1:$PORT"; }
+
+# ---------------------------------------------------------------------------
+# packages
+
+ensure_packages() {
+	local missing=() b
+	for b in ceph ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-authtool monmaptool; do
+		command -v "$b" >/dev/null 2>&1 || missing+=("$b")
+	done
+	for b in /usr/include/cephfs/libcephfs.h /usr/include/rados/librados.h; do
+		[[ -f "$b" ]] || missing+=("$b")
+	done
+	((${#missing[@]} == 0)) && return 0
+
+	log "missing ${missing[*]}; installing ${PACKAGES[*]}"
+	[[ $EUID -eq 0 ]] || die "missing ${missing[*]} and not root, cannot install ${PACKAGES[*]}"
+	command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install ${PACKAGES[*]}"
+	# Serialise concurrent installs (apt takes its own lock and fails fast).
+	(
+		flock -w 900 8 || exit 1
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q >/tmp/.hack-cluster-sh.apt.log 2>&1 &&
+			apt-get install -y -q "${PACKAGES[@]}" >>/tmp/.hack-cluster-sh.apt.log 2>&1
+	) 8>"/tmp/.hack-cluster-sh.apt.lock" ||
+		die "could not install ${PACKAGES[*]} (see /tmp/.hack-cluster-sh.apt.log)"
+	for b in ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse; do
+		command -v "$b" >/dev/null 2>&1 || die "$b still missing after installing ${PACKAGES[*]}"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# daemons
+
+pid_file() { echo "$DIR/run/$1.pid"; }
+log_file() { echo "$DIR/log/$1.log"; }
+
+# daemon_pid NAME: print the pid of the running daemon NAME of this cluster.
+# Fails if it is not running. The command line is checked so that a recycled
+# pid never makes us report (or kill) an unrelated process.
+daemon_pid() {
+	local pf pid cmd
+	pf=$(pid_file "$1")
+	[[ -s "$pf" ]] || return 1
+	pid=$(<"$pf")
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	proc_alive "$pid" || return 1
+	[[ "$cmd" == *"ceph-${1%%.*}"*"$CONF"* ]] || return 1
+	echo "$pid"
+}
+
+daemon_alive() { daemon_pid "$1" >/dev/null; }
+
+# proc_alive PID: true if PID exists and is not a zombie (daemonised processes
+# are re-parented to pid 1, which might be slow to reap them).
+proc_alive() {
+	local stat
+	stat=$(cat 2>/dev/null "/proc/$1/stat") || return 1
+	stat=${stat##*) }
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# daemon_died NAME: fail with the tail of the daemon's logs.
+daemon_died() {
+	{
+		echo "$PROG: error: ceph daemon $1 of cluster '$NAME' ($DIR) is not running; last log lines:"
+		tail -n 25 "$(log_file "$1")" 2>/dev/null || true
+		tail -n 5 "$DIR/log/$1.out" 2>/dev/null || true
+	} >&2
+	exit 1
+}
+
+# start_daemon NAME: start ceph-TYPE -i ID; it daemonises itself and writes
+# its pid file. setsid puts it in its own session (ceph-mds does not do that
+# itself, so a Ctrl-C or a kill of the caller's process group would hit it),
+# stdio goes to DIR/log/NAME.out so that callers capturing our output (e.g.
+# Go's exec.Cmd.Output) never wait on the daemon, and fd 9 (the global lock)
+# is closed so that the daemon does not inherit the lock.
+start_daemon() {
+	local name=$1 type=${1%%.*} id=${1#*.}
+	rm -f "$(pid_file "$name")"
+	if ! setsid -w "ceph-$type" -c "$CONF" -i "$id" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&-; then
+		daemon_died "$name"
+	fi
+	# The pid file is written by the daemon right after it forked.
+	local i
+	for ((i = 0; i < 100; i++)); do
+		daemon_alive "$name" && return 0
+		sleep 0.05
+	done
+	daemon_died "$name"
+}
+
+# stop_daemon NAME [GRACE]: SIGTERM, then SIGKILL after GRACE (default 3) s.
+# Ceph daemons need about 2 s (the MDS 5 s) to exit on SIGTERM; their data
+# is throw-away (memstore) so a short grace period is enough.
+stop_daemon() {
+	local name=$1 grace=${2:-3} pid i
+	pid=$(daemon_pid "$name") || { rm -f "$(pid_file "$name")"; return 0; }
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < grace * 10; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	if proc_alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			proc_alive "$pid" || break
+			sleep 0.1
+		done
+	fi
+	rm -f "$(pid_file "$name")"
+}
+
+# stop_all [GRACE]: stop all daemons of the cluster, in parallel.
+stop_all() {
+	local d
+	for d in "${DAEMONS[@]}"; do
+		stop_daemon "$d" "${1:-3}" &
+	done
+	wait
+}
+
+check_daemons() {
+	local d
+	for d in "${DAEMONS[@]}"; do
+		daemon_alive "$d" || daemon_died "$d"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# health
+
+# fs_has_active_mds: true if the filesystem has an MDS in state up:active.
+fs_has_active_mds() {
+	local out
+	out=$(cephcli_quick fs status "$FS" --format json 2>/dev/null) || return 1
+	# one JSON object per line, then look for rank 0 in state active
+	tr '{}' '\n' <<<"$out" | grep '"state": *"active"' | grep -qE '"rank": *0( *,|$)'
+}
+
+# usable: the mon answers, the MDS is active and the mgr volumes module
+# answers for our subvolume group.
+usable() {
+	fs_has_active_mds || return 1
+	cephcli_quick fs subvolume ls "$FS" --group_name "$GROUP" >/dev/null 2>&1
+}
+
+# healthy: all daemons run and the cluster is usable.
+healthy() {
+	local d
+	for d in "${DAEMONS[@]}"; do
+		daemon_alive "$d" || return 1
+	done
+	cephcli_quick fs subvolume ls "$FS" --group_name "$GROUP" >/dev/null 2>&1
+}
+
+timeout_with_status() {
+	{
+		echo "$PROG: error: timeout after ${BOOT_TIMEOUT}s waiting for $1 (cluster '$NAME' in $DIR); ceph -s:"
+		cephcli_quick -s 2>&1 || true
+	} >&2
+	exit 1
+}
+
+# wait_for DESCRIPTION DEADLINE_MS COMMAND...: retry COMMAND until it succeeds,
+# failing early if a daemon died and with `ceph -s` on timeout.
+wait_for() {
+	local what=$1 deadline=$2
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		check_daemons
+		(($(now_ms) < deadline)) || timeout_with_status "$what"
+		sleep 0.25
+	done
+}
+
+# ---------------------------------------------------------------------------
+# configuration
+
+# pick_port: choose the mon port (called with the global lock held).
+pick_port() {
+	if [[ -n "$PORT" ]]; then
+		port_listening "$PORT" && die "requested mon port $PORT is already in use by another process"
+		return 0
+	fi
+	local p
+	for p in $PREV_PORT $(seq "$MON_PORT_FIRST" "$MON_PORT_LAST"); do
+		port_listening "$p" && continue
+		# Skip ports whose daemon port range is busy, too.
+		port_listening "$(ms_port_min "$p")" && continue
+		PORT=$p
+		return 0
+	done
+	die "no free mon port in $MON_PORT_FIRST..$MON_PORT_LAST"
+}
+
+ms_port_min() { echo $((MS_PORT_BASE + ($1 - MON_PORT_FIRST) * MS_PORT_SPAN)); }
+
+write_conf() {
+	local msmin msmax
+	msmin=$(ms_port_min "$PORT")
+	msmax=$((msmin + MS_PORT_SPAN - 1))
+	cat >"$CONF" <<EOF
+# Generated by hack/cluster.sh for cluster "$NAME" - do not edit.
+[global]
+fsid = $FSID
+mon host = [$(mon_addr_v2)]
+mon initial members = a
+public addr = 127.0.0.1
+public network = 127.0.0.1/32
+ms bind ipv4 = true
+ms bind ipv6 = false
+ms bind msgr1 = false
+ms bind msgr2 = true
+ms bind port min = $msmin
+ms bind port max = $msmax
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+auth allow insecure global id reclaim = false
+# keep everything inside $DIR
+run dir = $DIR/run
+crash dir = $DIR/crash
+mon cluster log file = $DIR/log/\$cluster.\$channel.log
+# one OSD: size-1 pools, few PGs, no redundancy warnings
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon warn on insecure global id reclaim allowed = false
+mon max pg per osd = 1000
+mon data avail warn = 2
+mon data avail crit = 1
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mgr initial modules = iostat
+# commit mon updates quickly (default 1 s): faster pool/fs creation
+paxos propose interval = 0.1
+
+[client]
+# no admin sockets for CLI/library clients (paths could get too long)
+admin socket =
+
+[mon]
+mon data = $DIR/\$name
+log file = $DIR/log/\$name.log
+pid file = $DIR/run/\$name.pid
+admin socket = $DIR/run/\$name.asok
+
+[mgr]
+mgr data = $DIR/\$name
+log file = $DIR/log/\$name.log
+pid file = $DIR/run/\$name.pid
+admin socket = $DIR/run/\$name.asok
+
+[osd]
+osd data = $DIR/\$name
+osd objectstore = memstore
+memstore device bytes = $MEMSTORE_BYTES
+log file = $DIR/log/\$name.log
+pid file = $DIR/run/\$name.pid
+admin socket = $DIR/run/\$name.asok
+
+[mds]
+mds data = $DIR/\$name
+log file = $DIR/log/\$name.log
+pid file = $DIR/run/\$name.pid
+admin socket = $DIR/run/\$name.asok
+
+[mon.a]
+keyring = $DIR/mon.a/keyring
+
+[mgr.x]
+keyring = $DIR/keyring.mgr.x
+
+[osd.0]
+keyring = $DIR/keyring.osd.0
+
+[mds.a]
+keyring = $DIR/keyring.mds.a
+
+[client.admin]
+keyring = $KEYRING
+EOF
+}
+
+# gen_key FILE NAME CAPS...: create FILE holding a new key for NAME.
+gen_key() {
+	local file=$1 name=$2
+	shift 2
+	ceph-authtool --create-keyring "$file" --gen-key -n "$name" "$@" >/dev/null
+	chmod 0600 "$file"
+}
+
+write_keys() {
+	gen_key "$DIR/keyring.mon" mon. --cap mon 'allow *'
+	gen_key "$KEYRING" client.admin \
+		--cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *'
+	gen_key "$DIR/keyring.mgr.x" mgr.x \
+		--cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
+	gen_key "$DIR/keyring.osd.0" osd.0 \
+		--cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *'
+	gen_key "$DIR/keyring.mds.a" mds.a \
+		--cap mon 'allow profile mds' --cap mgr 'allow profile mds' --cap osd 'allow *' --cap mds 'allow'
+	# The mon is seeded with every key, so no `ceph auth` calls are needed.
+	local k
+	for k in "$KEYRING" "$DIR/keyring.mgr.x" "$DIR/keyring.osd.0" "$DIR/keyring.mds.a"; do
+		ceph-authtool "$DIR/keyring.mon" --import-keyring "$k" >/dev/null
+	done
+	(
+		umask 077
+		local key
+		key=$(ceph-authtool -p -n client.admin "$KEYRING")
+		printf '%s' "$key" >"$DIR/admin.key"
+	)
+}
+
+# ---------------------------------------------------------------------------
+# bootstrap
+
+# mon_cmd DESCRIPTION ARGS...: run a ceph command that must succeed; print
+# its stdout, fail with the last line of its stderr.
+mon_cmd() {
+	local what=$1 err="$DIR/log/cli.$BASHPID.err"
+	shift
+	cephcli "$@" 2>"$err" || die "$what failed: $(tail -n 1 "$err")"
+	rm -f "$err"
+}
+
+# create_osd: register osd.0, make its memstore and start it.
+create_osd() {
+	local osd_uuid id
+	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+	id=$(mon_cmd "'ceph osd new'" osd new "$osd_uuid")
+	[[ "$id" == 0 ]] || die "'ceph osd new' returned id '$id', expected 0"
+	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" --no-mon-config \
+		>>"$DIR/log/osd.0.out" 2>&1 9>&- || daemon_died osd.0
+	start_daemon osd.0
+}
+
+# create_fs: the filesystem with Rook-like pool names (FS-metadata and the
+# default data pool FS-data0) plus the extra data pool FS-data1.
+create_fs() {
+	local p
+	for p in metadata data0 data1; do
+		mon_cmd "creating pool $FS-$p" osd pool create "$FS-$p" 8 8 >/dev/null
+	done
+	mon_cmd "'ceph fs new'" fs new "$FS" "$FS-metadata" "$FS-data0" >/dev/null
+	mon_cmd "'ceph fs add_data_pool'" fs add_data_pool "$FS" "$FS-data1" >/dev/null
+	# a single MDS: do not warn about missing standbys
+	mon_cmd "'ceph fs set standby_count_wanted'" fs set "$FS" standby_count_wanted 0 >/dev/null
+	# a killed client (tests kill ceph-fuse on purpose) holds capabilities
+	# until the MDS drops its session; with the defaults (60 s, 300 s; 30 s is the least Ceph takes) every
+	# mgr volumes command on the filesystem waits that long behind it
+	mon_cmd "'ceph fs set session_timeout'" fs set "$FS" session_timeout 30 >/dev/null
+	mon_cmd "'ceph fs set session_autoclose'" fs set "$FS" session_autoclose 30 >/dev/null
+}
+
+# on_create_exit: EXIT trap of create_cluster: never leave the daemons of a
+# failed boot behind (the logs stay in DIR/log; the next `up` re-creates).
+on_create_exit() {
+	local rc=$?
+	((rc != 0)) || return 0
+	wait 2>/dev/null || true # a background create_osd could still start the OSD
+	stop_all 1 >/dev/null 2>&1 || true
+	log "boot of cluster '$NAME' failed; its daemons were stopped, logs are in $DIR/log"
+	exit "$rc"
+}
+
+# create_cluster: bootstrap a brand new cluster in the (non-existing or
+# empty) DIR. Settings come from NAME/FS/GROUP/PORT.
+create_cluster() {
+	local t0 deadline
+	t0=$(now_ms)
+	deadline=$((t0 + BOOT_TIMEOUT * 1000))
+	mkdir -p "$DIR"/{run,log,crash,mon.a,mgr.x,osd.0,mds.a}
+	touch "$DIR/$MARKER"
+	trap on_create_exit EXIT
+	FSID=$(cat /proc/sys/kernel/random/uuid)
+
+	# Port selection and mon start are serialised between concurrent runs
+	# of this script so that two clusters never pick the same port.
+	exec 9>"$GLOBAL_LOCK"
+	flock -w 60 9 || die "timeout waiting for $GLOBAL_LOCK"
+	pick_port
+	save_env
+	write_conf
+	write_keys
+
+	monmaptool --create --clobber --fsid "$FSID" --addv a "[$(mon_addr_v2)]" \
+		"$DIR/monmap" >/dev/null
+	ceph-mon -c "$CONF" -i a --mkfs --monmap "$DIR/monmap" --keyring "$DIR/keyring.mon" \
+		>>"$DIR/log/mon.a.out" 2>&1 9>&- || daemon_died mon.a
+	start_daemon mon.a
+	local i
+	for ((i = 0; i < 100; i++)); do
+		port_listening "$PORT" && break
+		sleep 0.05
+	done
+	port_listening "$PORT" || daemon_died mon.a
+	exec 9>&-
+
+	# The OSD takes ~2 s to start: create it while the mon creates the
+	# filesystem. mgr and MDS can start right away.
+	start_daemon mgr.x
+	start_daemon mds.a
+	create_osd &
+	local osd_job=$!
+	create_fs
+	wait "$osd_job" || exit 1
+
+	wait_for "an active MDS" "$deadline" fs_has_active_mds
+	wait_for "the mgr volumes module (subvolumegroup create)" "$deadline" \
+		cephcli_quick fs subvolumegroup create "$FS" "$GROUP"
+	wait_for "'ceph fs subvolume ls'" "$deadline" usable
+	trap - EXIT
+	local ms=$(($(now_ms) - t0))
+	log "$(printf "cluster '%s' booted in %d.%d s" "$NAME" $((ms / 1000)) $((ms % 1000 / 100)))"
+}
+
+# restart_daemons: bring back the dead daemons of a cluster whose OSD (and
+# thus data) survived; returns non-zero if that is not possible.
+restart_daemons() {
+	daemon_alive osd.0 || return 1
+	local d
+	if ! daemon_alive mon.a; then
+		port_listening "$PORT" && die "mon port $PORT of cluster '$NAME' is in use by another process"
+		start_daemon mon.a
+	fi
+	for d in mgr.x mds.a; do
+		daemon_alive "$d" || start_daemon "$d"
+	done
+}
+
+# reuse_cluster: true if the existing cluster is (or could be made) healthy.
+# When only the mon, mgr or MDS died (e.g. after mon-stop) they are simply
+# restarted; a dead OSD means the memstore data is gone.
+reuse_cluster() {
+	healthy && return 0
+	(restart_daemons) 2>/dev/null || return 1
+	local deadline=$(($(now_ms) + 30000))
+	until usable; do
+		(($(now_ms) < deadline)) || return 1
+		sleep 0.25
+	done
+	healthy
+}
+
+print_ready() {
+	echo "cluster \"$NAME\" ready: conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP"
+}
+
+# ---------------------------------------------------------------------------
+# commands
+
+cmd_up() {
+	set_paths "${1:-}"
+	shift
+	local want_name="" want_fs="myfs" want_group="csi" want_port=""
+	while (($#)); do
+		case "$1" in
+		--name) want_name=${2:?--name needs a value}; shift 2 ;;
+		--fs) want_fs=${2:?--fs needs a value}; shift 2 ;;
+		--group) want_group=${2:?--group needs a value}; shift 2 ;;
+		--port) want_port=${2:?--port needs a value}; shift 2 ;;
+		--name=*) want_name=${1#*=}; shift ;;
+		--fs=*) want_fs=${1#*=}; shift ;;
+		--group=*) want_group=${1#*=}; shift ;;
+		--port=*) want_port=${1#*=}; shift ;;
+		*) die "up: unknown argument '$1'" ;;
+		esac
+	done
+	[[ "$want_fs" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --fs '$want_fs'"
+	[[ "$want_group" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --group '$want_group'"
+	[[ -z "$want_port" || "$want_port" =~ ^[0-9]+$ ]] || die "invalid --port '$want_port'"
+
+	if is_cluster_dir; then
+		if env_complete; then
+			load_env
+			if [[ "$FS" == "$want_fs" && "$GROUP" == "$want_group" &&
+				(-z "$want_port" || "$PORT" == "$want_port") ]]; then
+				if reuse_cluster; then
+					if [[ -n "$want_name" && "$NAME" != "$want_name" ]]; then
+						NAME=$want_name
+						save_env
+					fi
+					print_ready
+					return 0
+				fi
+				log "cluster in $DIR is not healthy (daemons dead or memstore data lost); re-creating it"
+			else
+				log "cluster in $DIR has other settings; re-creating it"
+			fi
+		else
+			log "$DIR holds a half-created cluster; re-creating it"
+		fi
+		PREV_PORT=$PORT
+		stop_all 1
+		wipe_dir
+	elif [[ -d "$DIR" && -n "$(ls -A "$DIR")" ]]; then
+		die "$DIR exists, is not empty and was not created by $PROG; refusing to use it"
+	fi
+
+	ensure_packages
+	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port
+	create_cluster
+	print_ready
+}
+
+cmd_down() {
+	set_paths "${1:-}"
+	is_cluster_dir || die "no cluster in $DIR"
+	stop_all
+}
+
+# wipe_dir: rm -rf DIR, but only if it is one of our cluster directories.
+wipe_dir() {
+	[[ -d "$DIR" ]] || return 0
+	is_cluster_dir || [[ -z "$(ls -A "$DIR")" ]] ||
+		die "$DIR was not created by $PROG; refusing to delete it"
+	rm -rf -- "$DIR"
+}
+
+cmd_wipe() {
+	set_paths "${1:-}"
+	is_cluster_dir && stop_all 1
+	wipe_dir
+}
+
+cmd_status() {
+	set_paths "${1:-}"
+	[[ -f "$DIR/cluster.env" ]] || { echo "no cluster in $DIR"; return 1; }
+	load_env
+	if healthy; then
+		echo "healthy"
+		return 0
+	fi
+	local d state=()
+	for d in "${DAEMONS[@]}"; do
+		if daemon_alive "$d"; then state+=("$d:up"); else state+=("$d:down"); fi
+	done
+	echo "unhealthy (${state[*]})"
+	return 1
+}
+
+cmd_env() {
+	set_paths "${1:-}"
+	load_env
+	[[ -s "$DIR/admin.key" ]] || die "missing $DIR/admin.key"
+	cat <<EOF
+CEPH_CONF=$CONF
+CEPH_KEYRING=$KEYRING
+CEPH_MON=$(mon_addr_plain)
+CEPH_MON_V2=$(mon_addr_v2)
+CEPH_ADMIN_KEY=$(<"$DIR/admin.key")
+CEPH_FSID=$FSID
+CEPH_FS=$FS
+CEPH_GROUP=$GROUP
+CEPH_EXTRA_POOL=$FS-data1
+CEPH_CLUSTER_NAME=$NAME
+EOF
+}
+
+cmd_mon_stop() {
+	set_paths "${1:-}"
+	load_env
+	stop_daemon mon.a
+}
+
+cmd_mon_start() {
+	set_paths "${1:-}"
+	load_env
+	if ! daemon_alive mon.a; then
+		port_listening "$PORT" && die "mon port $PORT of cluster '$NAME' is in use by another process"
+		start_daemon mon.a
+	fi
+	local deadline=$(($(now_ms) + BOOT_TIMEOUT * 1000))
+	wait_for "the cluster to be usable after mon restart" "$deadline" usable
+}
+
+usage() {
+	sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+main() {
+	local cmd=${1:-}
+	(($#)) && shift
+	case "$cmd" in
+	up) cmd_up "$@" ;;
+	down) cmd_down "$@" ;;
+	wipe) cmd_wipe "$@" ;;
+	status) cmd_status "$@" ;;
+	env) cmd_env "$@" ;;
+	mon-stop) cmd_mon_stop "$@" ;;
+	mon-start) cmd_mon_start "$@" ;;
+	-h | --help | help) usage ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"

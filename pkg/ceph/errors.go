@@ -1,0 +1,52 @@
+package ceph
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+)
+
+// errnoSentinel maps Ceph's (negative) errno values to the driver's sentinels.
+var errnoSentinel = map[syscall.Errno]error{
+	syscall.ENOENT:     errs.ErrNotFound,
+	syscall.EEXIST:     errs.ErrAlreadyExists,
+	syscall.EACCES:     errs.ErrPermission,
+	syscall.EPERM:      errs.ErrPermission,
+	syscall.ETIMEDOUT:  errs.ErrUnavailable,
+	syscall.ENOTCONN:   errs.ErrUnavailable,
+	syscall.ESHUTDOWN:  errs.ErrUnavailable,
+	syscall.EINVAL:     errs.ErrInvalid,
+	syscall.ENOTEMPTY:  errs.ErrFailedPrecondition,
+	syscall.EAGAIN:     errs.ErrFailedPrecondition,
+	syscall.EBUSY:      errs.ErrFailedPrecondition,
+	syscall.EOPNOTSUPP: errs.ErrFailedPrecondition,
+	syscall.ENOSPC:     errs.ErrOutOfRange,
+	syscall.EDQUOT:     errs.ErrOutOfRange,
+}
+
+// Errno returns the positive errno carried by a go-ceph error, or 0.
+func Errno(err error) syscall.Errno {
+	var ce interface{ ErrorCode() int }
+	if !errors.As(err, &ce) {
+		return 0
+	}
+	code := ce.ErrorCode()
+	if code < 0 {
+		code = -code
+	}
+	return syscall.Errno(code)
+}
+
+// classify wraps a go-ceph error with what was being done and the sentinel
+// matching its errno, so that the RPC boundary can pick the gRPC code.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if sentinel, ok := errnoSentinel[Errno(err)]; ok && !errors.Is(err, sentinel) {
+		return fmt.Errorf("%s: %w: %w", what, sentinel, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,128 @@
+// Package controller implements the CSI Controller service: CephFS subvolumes
+// as volumes, through the mgr volumes module.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+)
+
+// FS is what the controller needs from a Ceph cluster; *ceph.Admin
+// implements it, and tests use a fake for failures a real cluster cannot be
+// made to produce.
+type FS interface {
+	DataPools(ctx context.Context, fs string) ([]string, error)
+	EnsureGroup(ctx context.Context, fs, group string) error
+	CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) error
+	SubvolumeInfo(ctx context.Context, fs, group, name string) (*ceph.Subvolume, error)
+	RemoveSubvolume(ctx context.Context, fs, group, name string) error
+	ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error
+	Release()
+}
+
+// Connector opens an FS on a cluster with the given credentials.
+type Connector func(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials) (FS, error)
+
+// Server is the Controller service.
+type Server struct {
+	csi.UnimplementedControllerServer
+	cfg      *config.Config
+	connect  Connector
+	inFlight *locks.InFlight
+}
+
+// New returns a Controller service for the clusters in cfg.
+func New(cfg *config.Config, connect Connector) *Server {
+	return &Server{cfg: cfg, connect: connect, inFlight: locks.New()}
+}
+
+var capabilities = []csi.ControllerServiceCapability_RPC_Type{
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+	csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+	csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+}
+
+// ControllerGetCapabilities lists what this controller does.
+func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
+	resp := &csi.ControllerGetCapabilitiesResponse{}
+	for _, c := range capabilities {
+		resp.Capabilities = append(resp.Capabilities, &csi.ControllerServiceCapability{
+			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: c}},
+		})
+	}
+	return resp, nil
+}
+
+// open resolves a volume ID's cluster and connects to it with the request's
+// secrets.
+func (s *Server) open(ctx context.Context, vol volumeid.Volume, secrets map[string]string) (FS, error) {
+	cluster, err := s.cfg.Cluster(vol.ClusterID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: volume of cluster %q: %w", errs.ErrFailedPrecondition, vol.ClusterID, err)
+	}
+	return s.connectTo(ctx, cluster, secrets)
+}
+
+func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets map[string]string) (FS, error) {
+	creds, err := ceph.CredentialsFromSecrets(secrets, true)
+	if err != nil {
+		return nil, err
+	}
+	return s.connect(ctx, cluster, creds)
+}
+
+// lock claims a subvolume for the duration of one operation.
+func (s *Server) lock(vol volumeid.Volume) (func(), error) {
+	return s.inFlight.Acquire(vol.ClusterID + "/" + vol.FSName + "/" + vol.Group + "/" + vol.Subvolume)
+}
+
+// ValidateVolumeCapabilities confirms every file-system capability on an
+// existing volume.
+func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, errs.Invalid("volume ID is required")
+	}
+	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	vol, err := volumeid.DecodeVolume(req.GetVolumeId())
+	if err != nil {
+		return nil, fmt.Errorf("volume %q: %w", req.GetVolumeId(), errs.ErrNotFound)
+	}
+	fs, err := s.open(ctx, vol, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	if _, err := existing(ctx, fs, vol); err != nil {
+		return nil, err
+	}
+	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
+		VolumeContext:      req.GetVolumeContext(),
+		VolumeCapabilities: req.GetVolumeCapabilities(),
+		Parameters:         req.GetParameters(),
+	}}, nil
+}
+
+// existing returns a live subvolume; a subvolume deleted with its snapshots
+// retained counts as gone.
+func existing(ctx context.Context, fs FS, vol volumeid.Volume) (*ceph.Subvolume, error) {
+	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if err == nil && sv.Retained {
+		err = fmt.Errorf("subvolume %s/%s/%s was deleted: %w", vol.FSName, vol.Group, vol.Subvolume, errs.ErrNotFound)
+	}
+	if errors.Is(err, errs.ErrNotFound) {
+		klog.FromContext(ctx).V(4).Info("Volume does not exist", "subvolume", vol.Subvolume)
+	}
+	return sv, err
+}

@@ -1,0 +1,160 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+)
+
+// Volume context keys: everything the node needs to mount the volume without
+// asking the mgr. The names follow ceph-csi's where it has one.
+const (
+	CtxClusterID          = "clusterID"
+	CtxFSName             = "fsName"
+	CtxSubvolumeGroup     = "subvolumeGroup"
+	CtxSubvolumeName      = "subvolumeName"
+	CtxSubvolumePath      = "subvolumePath"
+	CtxMounter            = "mounter"
+	CtxKernelMountOptions = "kernelMountOptions"
+	CtxFuseMountOptions   = "fuseMountOptions"
+)
+
+// CreateVolume provisions a subvolume whose name is derived from the request
+// name, so the cluster itself records the request: a retry, even after a
+// crash half-way through the first attempt, finds what that attempt made.
+func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
+	if req.GetName() == "" {
+		return nil, errs.Invalid("volume name is required")
+	}
+	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return nil, err
+	}
+	if req.GetVolumeContentSource() != nil {
+		return nil, errs.Invalid("creating a volume from a snapshot or volume is not supported yet")
+	}
+	size, err := quotaFor(req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	p, err := parseParams(req.GetParameters(), s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	vol := volumeid.Volume{
+		ClusterID: p.cluster.ClusterID,
+		FSName:    p.fsName,
+		Group:     p.group,
+		Subvolume: volumeid.DeriveName(p.namePrefix, req.GetName()),
+	}
+	id, err := vol.Encode()
+	if err != nil {
+		return nil, errs.Invalid("volume %q: %v", req.GetName(), err)
+	}
+	release, err := s.lock(vol)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	fs, err := s.connectTo(ctx, p.cluster, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	log := klog.FromContext(ctx).WithValues("volume", id)
+
+	if err := checkPool(ctx, fs, p); err != nil {
+		return nil, err
+	}
+	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	switch {
+	case err == nil && !sv.Retained:
+		if err := compatible(sv, size, p); err != nil {
+			return nil, fmt.Errorf("volume %q exists with other properties: %w", req.GetName(), err)
+		}
+		log.V(4).Info("Volume exists already", "path", sv.Path)
+	case err == nil || errors.Is(err, errs.ErrNotFound):
+		if sv, err = s.create(ctx, fs, vol, size, p); err != nil {
+			return nil, err
+		}
+		log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
+	default:
+		return nil, err
+	}
+	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+		VolumeId:      id,
+		CapacityBytes: sv.Size,
+		VolumeContext: volumeContext(vol, sv.Path, p),
+	}}, nil
+}
+
+// checkPool makes sure the filesystem exists and, when a pool was named, that
+// it is one of the filesystem's data pools (one cached lookup per cluster).
+func checkPool(ctx context.Context, fs FS, p *volumeParams) error {
+	pools, err := fs.DataPools(ctx, p.fsName)
+	if err != nil {
+		return err
+	}
+	if p.pool == "" {
+		return nil
+	}
+	for _, name := range pools {
+		if name == p.pool {
+			return nil
+		}
+	}
+	return errs.Invalid("parameter %s=%q: not a data pool of filesystem %q (data pools: %v)", paramPool, p.pool, p.fsName, pools)
+}
+
+func (s *Server) create(ctx context.Context, fs FS, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+	if err := fs.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
+		return nil, err
+	}
+	spec := ceph.SubvolumeSpec{
+		FS: vol.FSName, Group: vol.Group, Name: vol.Subvolume,
+		Size: size, Pool: p.pool, Mode: p.mode, UID: max(p.uid, 0), GID: max(p.gid, 0),
+	}
+	if err := fs.CreateSubvolume(ctx, spec); err != nil {
+		return nil, err
+	}
+	// Read back what Ceph made: the path, and the quota as it recorded it.
+	return fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+}
+
+// compatible tells whether an existing subvolume satisfies a request.
+func compatible(sv *ceph.Subvolume, size int64, p *volumeParams) error {
+	switch {
+	case sv.Size != size:
+		return fmt.Errorf("%w: quota is %d bytes, request is for %d", errs.ErrAlreadyExists, sv.Size, size)
+	case p.pool != "" && sv.Pool != p.pool:
+		return fmt.Errorf("%w: data pool is %q, request is for %q", errs.ErrAlreadyExists, sv.Pool, p.pool)
+	case p.mode != 0 && sv.Mode&0o7777 != p.mode:
+		return fmt.Errorf("%w: mode is %o, request is for %o", errs.ErrAlreadyExists, sv.Mode&0o7777, p.mode)
+	case p.uid >= 0 && sv.UID != p.uid, p.gid >= 0 && sv.GID != p.gid:
+		return fmt.Errorf("%w: owner is %d:%d, request is for %d:%d", errs.ErrAlreadyExists, sv.UID, sv.GID, p.uid, p.gid)
+	}
+	return nil
+}
+
+func volumeContext(vol volumeid.Volume, path string, p *volumeParams) map[string]string {
+	ctx := map[string]string{
+		CtxClusterID:      vol.ClusterID,
+		CtxFSName:         vol.FSName,
+		CtxSubvolumeGroup: vol.Group,
+		CtxSubvolumeName:  vol.Subvolume,
+		CtxSubvolumePath:  path,
+	}
+	for k, v := range map[string]string{CtxMounter: p.mounter, CtxKernelMountOptions: p.kernelOpts, CtxFuseMountOptions: p.fuseOpts} {
+		if v != "" {
+			ctx[k] = v
+		}
+	}
+	return ctx
+}

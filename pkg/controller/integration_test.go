@@ -1,0 +1,250 @@
+package controller_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+// newController returns a controller on the embedded cluster.
+func newController(t *testing.T) (*controller.Server, *testcluster.Cluster) {
+	t.Helper()
+	c := testcluster.Get(t)
+	cfg, err := config.Load(c.ConfigFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := ceph.NewPool(10*time.Second, time.Minute)
+	t.Cleanup(pool.Close)
+	return controller.New(cfg, func(ctx context.Context, cl *config.Cluster, cr ceph.Credentials) (controller.FS, error) {
+		a, err := pool.Connect(ctx, cl, cr)
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	}), c
+}
+
+func mountCap() []*csi.VolumeCapability {
+	return []*csi.VolumeCapability{{
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+		AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
+	}}
+}
+
+func createReq(c *testcluster.Cluster, name string, size int64, extra map[string]string) *csi.CreateVolumeRequest {
+	params := c.Params()
+	for k, v := range extra {
+		params[k] = v
+	}
+	return &csi.CreateVolumeRequest{
+		Name:               name,
+		CapacityRange:      &csi.CapacityRange{RequiredBytes: size},
+		VolumeCapabilities: mountCap(),
+		Parameters:         params,
+		Secrets:            c.Secrets(),
+	}
+}
+
+type subvolumeInfo struct {
+	BytesQuota int64  `json:"bytes_quota"`
+	DataPool   string `json:"data_pool"`
+	Path       string `json:"path"`
+	Mode       int    `json:"mode"`
+	UID        int    `json:"uid"`
+	GID        int    `json:"gid"`
+}
+
+func info(t *testing.T, c *testcluster.Cluster, volID string) subvolumeInfo {
+	t.Helper()
+	v, err := volumeid.DecodeVolume(volID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var si subvolumeInfo
+	c.CephJSON(t, &si, "fs", "subvolume", "info", v.FSName, v.Subvolume, "--group_name", v.Group)
+	return si
+}
+
+func deleteVolume(t *testing.T, s *controller.Server, c *testcluster.Cluster, id string) {
+	t.Helper()
+	if _, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: c.Secrets()}); err != nil {
+		t.Fatalf("DeleteVolume(%s): %v", id, err)
+	}
+}
+
+func TestCreateDeleteVolume(t *testing.T) {
+	s, c := newController(t)
+	ctx := context.Background()
+	name := "pvc-" + t.Name() + time.Now().Format("150405.000")
+
+	resp, err := s.CreateVolume(ctx, createReq(c, name, 100<<20, nil))
+	if err != nil {
+		t.Fatalf("CreateVolume: %v", err)
+	}
+	vol := resp.GetVolume()
+	si := info(t, c, vol.GetVolumeId())
+	if si.BytesQuota != 100<<20 || vol.GetCapacityBytes() != 100<<20 {
+		t.Errorf("quota = %d, capacity = %d, want %d", si.BytesQuota, vol.GetCapacityBytes(), 100<<20)
+	}
+	if got := vol.GetVolumeContext()[controller.CtxSubvolumePath]; got != si.Path {
+		t.Errorf("volume context path %q, Ceph says %q", got, si.Path)
+	}
+	if vol.GetVolumeContext()[controller.CtxFSName] != c.FS || vol.GetVolumeContext()[controller.CtxClusterID] != testcluster.ClusterID {
+		t.Errorf("volume context = %v", vol.GetVolumeContext())
+	}
+
+	again, err := s.CreateVolume(ctx, createReq(c, name, 100<<20, nil))
+	if err != nil || again.GetVolume().GetVolumeId() != vol.GetVolumeId() {
+		t.Fatalf("retry = %v, %v; want the same volume %s", again, err, vol.GetVolumeId())
+	}
+	if _, err := s.CreateVolume(ctx, createReq(c, name, 200<<20, nil)); errs.Code(err) != codes.AlreadyExists {
+		t.Fatalf("same name, other size: %v, want AlreadyExists", err)
+	}
+	if _, err := s.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: vol.GetVolumeId(), VolumeCapabilities: mountCap(), Secrets: c.Secrets(),
+	}); err != nil {
+		t.Errorf("ValidateVolumeCapabilities: %v", err)
+	}
+
+	deleteVolume(t, s, c, vol.GetVolumeId())
+	deleteVolume(t, s, c, vol.GetVolumeId())
+	if _, err := s.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: vol.GetVolumeId(), VolumeCapabilities: mountCap(), Secrets: c.Secrets(),
+	}); errs.Code(err) != codes.NotFound {
+		t.Errorf("ValidateVolumeCapabilities after delete: %v, want NotFound", err)
+	}
+}
+
+func TestCreateVolumeOptions(t *testing.T) {
+	s, c := newController(t)
+	ctx := context.Background()
+	name := "pvc-opts-" + time.Now().Format("150405.000")
+	resp, err := s.CreateVolume(ctx, createReq(c, name, 0, map[string]string{
+		"pool": c.FS + "-data1", "subvolumeGroup": "other", "mode": "0770", "uid": "1000", "gid": "2000",
+		"volumeNamePrefix": "test-",
+	}))
+	if err != nil {
+		t.Fatalf("CreateVolume: %v", err)
+	}
+	id := resp.GetVolume().GetVolumeId()
+	defer deleteVolume(t, s, c, id)
+	si := info(t, c, id)
+	if si.BytesQuota != controller.DefaultSize || si.DataPool != c.FS+"-data1" || si.Mode&0o7777 != 0o770 || si.UID != 1000 || si.GID != 2000 {
+		t.Errorf("subvolume = %+v", si)
+	}
+	v, _ := volumeid.DecodeVolume(id)
+	if v.Group != "other" || v.Subvolume[:5] != "test-" {
+		t.Errorf("volume ID %q", id)
+	}
+}
+
+func TestCreateVolumeBadInput(t *testing.T) {
+	s, c := newController(t)
+	ctx := context.Background()
+	wrongKey := c.Secrets()
+	wrongKey["adminKey"] = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
+	tests := []struct {
+		name string
+		req  *csi.CreateVolumeRequest
+		want codes.Code
+	}{
+		{"unknown pool", createReq(c, "bad-pool", 0, map[string]string{"pool": "nope"}), codes.InvalidArgument},
+		{"unknown filesystem", createReq(c, "bad-fs", 0, map[string]string{"fsName": "nofs"}), codes.InvalidArgument},
+		{"no secrets", func() *csi.CreateVolumeRequest { r := createReq(c, "x", 0, nil); r.Secrets = nil; return r }(), codes.InvalidArgument},
+		{"wrong key", func() *csi.CreateVolumeRequest { r := createReq(c, "x", 0, nil); r.Secrets = wrongKey; return r }(), codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.CreateVolume(ctx, tt.req); errs.Code(err) != tt.want {
+				t.Errorf("code = %v (%v), want %v", errs.Code(err), err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConcurrentCreateOneName(t *testing.T) {
+	s, c := newController(t)
+	name := "pvc-race-" + time.Now().Format("150405.000")
+	const n = 20
+	var wg sync.WaitGroup
+	ids := make([]string, n)
+	codesSeen := make([]codes.Code, n)
+	for i := range n {
+		wg.Go(func() {
+			resp, err := s.CreateVolume(context.Background(), createReq(c, name, 50<<20, nil))
+			codesSeen[i] = errs.Code(err)
+			ids[i] = resp.GetVolume().GetVolumeId()
+		})
+	}
+	wg.Wait()
+	var id string
+	for i := range n {
+		switch codesSeen[i] {
+		case codes.OK:
+			if id != "" && ids[i] != id {
+				t.Fatalf("two IDs for one name: %s and %s", id, ids[i])
+			}
+			id = ids[i]
+		case codes.Aborted:
+		default:
+			t.Fatalf("call %d: unexpected code %v", i, codesSeen[i])
+		}
+	}
+	if id == "" {
+		resp, err := s.CreateVolume(context.Background(), createReq(c, name, 50<<20, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = resp.GetVolume().GetVolumeId()
+	}
+	defer deleteVolume(t, s, c, id)
+	v, _ := volumeid.DecodeVolume(id)
+	var names []struct{ Name string }
+	c.CephJSON(t, &names, "fs", "subvolume", "ls", v.FSName, "--group_name", v.Group)
+	count := 0
+	for _, e := range names {
+		if e.Name == v.Subvolume {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d subvolumes named %s", count, v.Subvolume)
+	}
+}
+
+func TestExpandVolume(t *testing.T) {
+	s, c := newController(t)
+	ctx := context.Background()
+	resp, err := s.CreateVolume(ctx, createReq(c, "pvc-expand-"+time.Now().Format("150405.000"), 100<<20, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetVolume().GetVolumeId()
+	defer deleteVolume(t, s, c, id)
+	exp, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+		VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 300 << 20}, Secrets: c.Secrets(),
+	})
+	if err != nil || exp.GetCapacityBytes() != 300<<20 || exp.GetNodeExpansionRequired() {
+		t.Fatalf("expand = %v, %v", exp, err)
+	}
+	if q := info(t, c, id).BytesQuota; q != 300<<20 {
+		t.Errorf("quota after expand = %d", q)
+	}
+	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+		VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 100 << 20}, Secrets: c.Secrets(),
+	}); errs.Code(err) != codes.OutOfRange {
+		t.Errorf("shrink: %v, want OutOfRange", err)
+	}
+}

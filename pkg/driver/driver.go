@@ -1,0 +1,190 @@
+// Package driver wires the CSI services together: it reads the cluster
+// config, connects the services to Ceph and the mounters, and serves them on
+// one gRPC endpoint.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
+	"github.com/cephfs-csi/cephfs-csi/pkg/identity"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+	"github.com/cephfs-csi/cephfs-csi/pkg/node"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
+)
+
+// Version is set at build time with -ldflags "-X .../pkg/driver.Version=...".
+var Version = "dev"
+
+// Modes select which services a process runs.
+const (
+	ModeController = "controller"
+	ModeNode       = "node"
+	ModeAll        = "all"
+)
+
+// Options are the driver's settings, filled from flags by cmd/.
+type Options struct {
+	Endpoint      string
+	DriverName    string
+	NodeID        string
+	Mode          string
+	ClusterConfig string
+	// CephTimeout bounds every Ceph call (librados' mon/OSD op timeouts).
+	CephTimeout time.Duration
+	// DrainTimeout bounds the wait for in-flight RPCs on shutdown.
+	DrainTimeout time.Duration
+	// DefaultMounter is auto, fuse or kernel (node).
+	DefaultMounter string
+	// KeyDir holds CephX key files while a mount runs; it should be on
+	// tmpfs (node).
+	KeyDir string
+	// MountTimeout bounds one mount (node).
+	MountTimeout time.Duration
+}
+
+// DefaultOptions are the flag defaults.
+func DefaultOptions() Options {
+	host, _ := os.Hostname()
+	return Options{
+		Endpoint:       "unix:///var/lib/kubelet/plugins/cephfs-csi.io/csi.sock",
+		DriverName:     "cephfs-csi.io",
+		NodeID:         host,
+		Mode:           ModeAll,
+		ClusterConfig:  "/etc/ceph-csi-config/config.json",
+		CephTimeout:    10 * time.Second,
+		DrainTimeout:   30 * time.Second,
+		DefaultMounter: "auto",
+		KeyDir:         "/run/cephfs-csi/keys",
+		MountTimeout:   2 * time.Minute,
+	}
+}
+
+// Driver is a configured, listening driver.
+type Driver struct {
+	opts   Options
+	cfg    *config.Config
+	pool   *ceph.Pool
+	server *server.Server
+}
+
+// New validates opts, reads the cluster config and opens the endpoint.
+func New(opts Options) (*Driver, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(opts.ClusterConfig)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := server.New(opts.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{opts: opts, cfg: cfg, server: srv}
+	runsController := opts.Mode == ModeController || opts.Mode == ModeAll
+	csi.RegisterIdentityServer(srv.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
+	if runsController {
+		d.pool = ceph.NewPool(opts.CephTimeout, 5*time.Minute)
+		csi.RegisterControllerServer(srv.GRPC, controller.New(cfg, d.connect))
+	}
+	if opts.Mode == ModeNode || opts.Mode == ModeAll {
+		ns, err := newNodeServer(opts, cfg)
+		if err != nil {
+			srv.Close()
+			return nil, err
+		}
+		csi.RegisterNodeServer(srv.GRPC, ns)
+	}
+	return d, nil
+}
+
+func newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
+	kernelOK := mounter.KernelSupported(context.Background(), mounter.ExecRunner, "/proc/filesystems")
+	m := mount.New("")
+	ns, err := node.New(node.Options{
+		NodeID:          opts.NodeID,
+		Config:          cfg,
+		Mount:           m,
+		Fuse:            &mounter.Fuse{Run: mounter.ExecRunner, KeyDir: opts.KeyDir},
+		Kernel:          &mounter.Kernel{Mounter: m, KeyDir: opts.KeyDir},
+		KernelSupported: kernelOK,
+		DefaultMounter:  opts.DefaultMounter,
+		MountTimeout:    opts.MountTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--default-mounter: %w", err)
+	}
+	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter)
+	return ns, nil
+}
+
+func (o Options) validate() error {
+	switch o.Mode {
+	case ModeController, ModeNode, ModeAll:
+	default:
+		return fmt.Errorf("--mode=%q: want controller, node or all", o.Mode)
+	}
+	if o.DriverName == "" {
+		return errors.New("--drivername is empty")
+	}
+	if o.Mode != ModeController && o.NodeID == "" {
+		return errors.New("--nodeid is empty")
+	}
+	if o.CephTimeout < time.Second {
+		return fmt.Errorf("--ceph-timeout=%s: want at least 1s", o.CephTimeout)
+	}
+	return nil
+}
+
+func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials) (controller.FS, error) {
+	a, err := d.pool.Connect(ctx, cluster, creds)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// probe checks that a monitor of every configured cluster answers.
+func (d *Driver) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	clusters := d.cfg.Clusters()
+	errList := make([]error, len(clusters))
+	var wg sync.WaitGroup
+	for i, c := range clusters {
+		wg.Go(func() {
+			if err := ceph.ProbeMonitors(ctx, c.Monitors); err != nil {
+				errList[i] = fmt.Errorf("cluster %q unreachable: %w", c.ClusterID, err)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errList...)
+}
+
+// Addr is where the driver listens.
+func (d *Driver) Addr() string { return d.server.Addr().String() }
+
+// Run serves until ctx ends, then drains in-flight RPCs and removes the
+// socket.
+func (d *Driver) Run(ctx context.Context) error {
+	klog.InfoS("Driver started", "name", d.opts.DriverName, "version", Version, "mode", d.opts.Mode,
+		"endpoint", d.opts.Endpoint, "nodeID", d.opts.NodeID, "clusters", len(d.cfg.Clusters()))
+	err := d.server.Serve(ctx, d.opts.DrainTimeout)
+	if d.pool != nil {
+		d.pool.Close()
+	}
+	return err
+}

@@ -1,0 +1,62 @@
+package mounter
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"k8s.io/klog/v2"
+)
+
+// Runner runs a command and returns its combined output; tests replace it.
+type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
+
+// ExecRunner runs commands for real.
+func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, name, args...).CombinedOutput()
+}
+
+// Fuse mounts with ceph-fuse. It needs nothing from /etc/ceph: monitors and
+// the keyring are passed explicitly, and the config file is /dev/null.
+type Fuse struct {
+	Run    Runner
+	KeyDir string
+}
+
+// Name is "fuse".
+func (f *Fuse) Name() string { return "fuse" }
+
+// Args is the ceph-fuse command line for req (without the program name).
+func (f *Fuse) Args(req Request, target, keyring string) []string {
+	args := []string{
+		target,
+		"-c", "/dev/null",
+		"-m", strings.Join(monList(req.Monitors), ","),
+		"--id", req.Creds.ID,
+		"--keyring", keyring,
+		"--client_fs", req.FSName,
+		"-r", req.Path,
+	}
+	if len(req.Options) > 0 {
+		args = append(args, "-o", strings.Join(req.Options, ","))
+	}
+	return args
+}
+
+// Mount runs ceph-fuse, which returns once the mount is up; the keyring is
+// removed right after.
+func (f *Fuse) Mount(ctx context.Context, req Request, target string) error {
+	keyring, remove, err := writeKeyFile(f.KeyDir, "keyring-*", fmt.Sprintf("[client.%s]\n\tkey = %s\n", req.Creds.ID, req.Creds.Key))
+	if err != nil {
+		return err
+	}
+	defer remove()
+	args := f.Args(req, target, keyring)
+	klog.FromContext(ctx).V(4).Info("Running ceph-fuse", "args", args)
+	out, err := f.Run(ctx, "ceph-fuse", args...)
+	if err != nil {
+		return fmt.Errorf("ceph-fuse %s on %s: %w: %s", req.Path, target, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

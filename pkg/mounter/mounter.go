@@ -1,0 +1,84 @@
+// Package mounter mounts a CephFS path with ceph-fuse or the kernel client.
+// Both take the CephX key from a 0600 file in a tmpfs-backed directory that
+// exists only while the mount command runs: the key is never on a command
+// line, never logged, never left on disk.
+package mounter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+)
+
+// Request describes one mount of a CephFS path.
+type Request struct {
+	Monitors []string // as in the cluster config
+	FSName   string
+	Path     string // path inside the filesystem (the subvolume root)
+	Creds    ceph.Credentials
+	Options  []string // validated extra options
+}
+
+// Mounter mounts a Request on a target directory.
+type Mounter interface {
+	Name() string
+	Mount(ctx context.Context, req Request, target string) error
+}
+
+// writeKeyFile writes content into a new 0600 file in dir and returns its
+// path and a function that removes it.
+func writeKeyFile(dir, pattern, content string) (string, func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("key directory %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", nil, fmt.Errorf("key file in %s: %w", dir, err)
+	}
+	remove := func() { _ = os.Remove(f.Name()) }
+	// CreateTemp makes the file 0600; chmod again in case of an odd umask.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		remove()
+		return "", nil, fmt.Errorf("key file: %w", err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		remove()
+		return "", nil, fmt.Errorf("key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		remove()
+		return "", nil, fmt.Errorf("key file: %w", err)
+	}
+	return filepath.Clean(f.Name()), remove, nil
+}
+
+// stripMsgrPrefix turns "v2:1.2.3.4:3300" into "1.2.3.4:3300" and
+// "[v2:a:3300,v1:a:6789]" into "a:3300,a:6789".
+func stripMsgrPrefix(mon string) []string {
+	mon = strings.Trim(strings.TrimSpace(mon), "[]")
+	var out []string
+	for _, a := range strings.Split(mon, ",") {
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "v1:"), "v2:")
+		if i := strings.Index(a, "/"); i >= 0 {
+			a = a[:i]
+		}
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func monList(mons []string) []string {
+	var out []string
+	for _, m := range mons {
+		out = append(out, stripMsgrPrefix(m)...)
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+package mounter
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+)
+
+const testKey = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
+
+func testRequest(opts ...string) Request {
+	return Request{
+		Monitors: []string{"v2:10.0.0.1:3300", "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]"},
+		FSName:   "myfs",
+		Path:     "/volumes/csi/csi-vol-x/uuid",
+		Creds:    ceph.Credentials{ID: "csi-node", Key: testKey},
+		Options:  opts,
+	}
+}
+
+// checkKeyFile asserts the key file is private and holds want.
+func checkKeyFile(t *testing.T, path, want string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("key file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %o", fi.Mode().Perm())
+	}
+	if data, _ := os.ReadFile(path); string(data) != want {
+		t.Errorf("key file content %q, want %q", data, want)
+	}
+}
+
+func TestFuseMount(t *testing.T) {
+	t.Parallel()
+	keyDir := t.TempDir()
+	var gotArgs []string
+	f := &Fuse{KeyDir: keyDir, Run: func(_ context.Context, name string, args ...string) ([]byte, error) {
+		if name != "ceph-fuse" {
+			t.Errorf("ran %s", name)
+		}
+		gotArgs = args
+		i := slices.Index(args, "--keyring")
+		checkKeyFile(t, args[i+1], "[client.csi-node]\n\tkey = "+testKey+"\n")
+		return nil, nil
+	}}
+	if err := f.Mount(context.Background(), testRequest("debug", "noatime"), "/stage"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/stage", "-c", "/dev/null", "-m", "10.0.0.1:3300,10.0.0.2:3300,10.0.0.2:6789",
+		"--id", "csi-node", "--keyring", gotArgs[slices.Index(gotArgs, "--keyring")+1],
+		"--client_fs", "myfs", "-r", "/volumes/csi/csi-vol-x/uuid", "-o", "debug,noatime"}
+	if !slices.Equal(gotArgs, want) {
+		t.Errorf("args\n got %q\nwant %q", gotArgs, want)
+	}
+	if strings.Contains(strings.Join(gotArgs, " "), testKey) {
+		t.Error("key on the command line")
+	}
+	if left, _ := os.ReadDir(keyDir); len(left) != 0 {
+		t.Errorf("key files left behind: %v", left)
+	}
+}
+
+func TestFuseMountFailureCleansKey(t *testing.T) {
+	t.Parallel()
+	keyDir := t.TempDir()
+	f := &Fuse{KeyDir: keyDir, Run: func(context.Context, string, ...string) ([]byte, error) {
+		return []byte("ceph-fuse[1]: fuse failed to start"), errors.New("exit status 1")
+	}}
+	err := f.Mount(context.Background(), testRequest(), "/stage")
+	if err == nil || !strings.Contains(err.Error(), "fuse failed to start") {
+		t.Fatalf("error = %v", err)
+	}
+	if left, _ := os.ReadDir(keyDir); len(left) != 0 {
+		t.Errorf("key files left behind: %v", left)
+	}
+}
+
+// inspectingMounter checks the secret file while the mount runs.
+type inspectingMounter struct {
+	*mount.FakeMounter
+	check func(source string, opts []string)
+}
+
+func (m *inspectingMounter) Mount(source, target, fstype string, opts []string) error {
+	m.check(source, opts)
+	return m.FakeMounter.Mount(source, target, fstype, opts)
+}
+
+func TestKernelMount(t *testing.T) {
+	t.Parallel()
+	keyDir := t.TempDir()
+	var gotSource string
+	var gotOpts []string
+	m := &inspectingMounter{FakeMounter: mount.NewFakeMounter(nil), check: func(source string, opts []string) {
+		gotSource, gotOpts = source, opts
+		for _, o := range opts {
+			if f, ok := strings.CutPrefix(o, "secretfile="); ok {
+				checkKeyFile(t, f, testKey)
+			}
+		}
+	}}
+	k := &Kernel{Mounter: m, KeyDir: keyDir}
+	if err := k.Mount(context.Background(), testRequest("noatime"), "/stage"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "10.0.0.1:3300,10.0.0.2:3300,10.0.0.2:6789:/volumes/csi/csi-vol-x/uuid"; gotSource != want {
+		t.Errorf("source %q, want %q", gotSource, want)
+	}
+	if len(gotOpts) != 5 || gotOpts[0] != "name=csi-node" || !strings.HasPrefix(gotOpts[1], "secretfile="+keyDir) ||
+		gotOpts[2] != "mds_namespace=myfs" || gotOpts[3] != "ms_mode=prefer-crc" || gotOpts[4] != "noatime" {
+		t.Errorf("options %q", gotOpts)
+	}
+	if strings.Contains(strings.Join(gotOpts, ","), testKey) {
+		t.Error("key in mount options")
+	}
+	if left, _ := os.ReadDir(keyDir); len(left) != 0 {
+		t.Errorf("key files left behind: %v", left)
+	}
+}
+
+func TestKernelOptionsMsgr1(t *testing.T) {
+	t.Parallel()
+	req := testRequest("ms_mode=secure")
+	req.Monitors = []string{"10.0.0.1:6789"}
+	_, opts := (&Kernel{}).SourceAndOptions(req, "/k")
+	if slices.Contains(opts, "ms_mode=prefer-crc") {
+		t.Errorf("added ms_mode for a msgr1 monitor: %q", opts)
+	}
+	req.Monitors = []string{"10.0.0.1:3300"}
+	if _, opts = (&Kernel{}).SourceAndOptions(req, "/k"); slices.Contains(opts, "ms_mode=prefer-crc") {
+		t.Errorf("overrode the user's ms_mode: %q", opts)
+	}
+}
+
+func TestKernelSupported(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	with := filepath.Join(dir, "with")
+	without := filepath.Join(dir, "without")
+	_ = os.WriteFile(with, []byte("nodev\tsysfs\nnodev\tceph\n\text4\n"), 0o644)
+	_ = os.WriteFile(without, []byte("nodev\tsysfs\nnodev\tfuse\n\text4\n"), 0o644)
+	modprobeCalls := 0
+	failing := func(context.Context, string, ...string) ([]byte, error) {
+		modprobeCalls++
+		return nil, errors.New("modprobe: FATAL: Module ceph not found")
+	}
+	if !KernelSupported(context.Background(), failing, with) || modprobeCalls != 0 {
+		t.Error("ceph in /proc/filesystems not detected")
+	}
+	if KernelSupported(context.Background(), failing, without) || modprobeCalls != 1 {
+		t.Error("missing ceph support not detected")
+	}
+	// modprobe succeeds and the filesystem then appears.
+	loads := func(context.Context, string, ...string) ([]byte, error) {
+		return nil, os.WriteFile(without, []byte("nodev\tceph\n"), 0o644)
+	}
+	if !KernelSupported(context.Background(), loads, without) {
+		t.Error("module load not noticed")
+	}
+}

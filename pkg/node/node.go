@@ -1,0 +1,192 @@
+// Package node implements the CSI Node service: the subvolume is mounted once
+// per node at the staging path (ceph-fuse or the kernel client) and
+// bind-mounted into each pod's target path.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
+)
+
+// Server is the Node service.
+type Server struct {
+	csi.UnimplementedNodeServer
+	nodeID   string
+	cfg      *config.Config
+	mount    mount.Interface
+	mounters map[string]mounter.Mounter
+	// defaultMounter is used when the volume context names none, and in
+	// place of the kernel client when this kernel has none.
+	defaultMounter string
+	kernelOK       bool
+	mountTimeout   time.Duration
+	inFlight       *locks.InFlight
+}
+
+// Options configure a Node service.
+type Options struct {
+	NodeID string
+	Config *config.Config
+	Mount  mount.Interface
+	Fuse   mounter.Mounter
+	Kernel mounter.Mounter
+	// KernelSupported says whether the running kernel has a CephFS client.
+	KernelSupported bool
+	// DefaultMounter is "auto", "fuse" or "kernel".
+	DefaultMounter string
+	MountTimeout   time.Duration
+}
+
+// New returns a Node service.
+func New(o Options) (*Server, error) {
+	def := o.DefaultMounter
+	switch def {
+	case "auto", "":
+		def = mountopts.MounterFuse
+		if o.KernelSupported {
+			def = mountopts.MounterKernel
+		}
+	case mountopts.MounterKernel:
+		if !o.KernelSupported {
+			klog.InfoS("The kernel has no CephFS client; using ceph-fuse instead", "defaultMounter", def)
+			def = mountopts.MounterFuse
+		}
+	case mountopts.MounterFuse:
+	default:
+		return nil, fmt.Errorf("default mounter %q: want auto, fuse or kernel", o.DefaultMounter)
+	}
+	if o.MountTimeout <= 0 {
+		o.MountTimeout = 2 * time.Minute
+	}
+	return &Server{
+		nodeID:         o.NodeID,
+		cfg:            o.Config,
+		mount:          o.Mount,
+		mounters:       map[string]mounter.Mounter{mountopts.MounterFuse: o.Fuse, mountopts.MounterKernel: o.Kernel},
+		defaultMounter: def,
+		kernelOK:       o.KernelSupported,
+		mountTimeout:   o.MountTimeout,
+		inFlight:       locks.New(),
+	}, nil
+}
+
+// NodeGetInfo returns the node ID. Volumes are reachable from every node, so
+// there is no topology.
+func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{NodeId: s.nodeID}, nil
+}
+
+var capabilities = []csi.NodeServiceCapability_RPC_Type{
+	csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
+	csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
+	csi.NodeServiceCapability_RPC_VOLUME_CONDITION,
+	csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+}
+
+// NodeGetCapabilities lists what the node does.
+func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	resp := &csi.NodeGetCapabilitiesResponse{}
+	for _, c := range capabilities {
+		resp.Capabilities = append(resp.Capabilities, &csi.NodeServiceCapability{
+			Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: c}},
+		})
+	}
+	return resp, nil
+}
+
+// mountState tells whether path is a mount point. A corrupted mount (dead
+// ceph-fuse, "transport endpoint is not connected") is unmounted first and
+// reported as not mounted, so the caller mounts again.
+func (s *Server) mountState(ctx context.Context, path string) (mounted bool, err error) {
+	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil && mount.IsCorruptedMnt(err):
+		klog.FromContext(ctx).Info("Cleaning a corrupted mount", "path", path, "reason", err.Error())
+		if err := s.mount.Unmount(path); err != nil {
+			return false, fmt.Errorf("unmount corrupted mount %s: %w", path, err)
+		}
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("check mount point %s: %w", path, err)
+	}
+	if notMnt {
+		return false, nil
+	}
+	// A mount point whose client died still looks like one to stat; only a
+	// request that reaches the client tells.
+	if err := probe(ctx, path); err != nil && mount.IsCorruptedMnt(err) {
+		klog.FromContext(ctx).Info("Cleaning a mount whose client is gone", "path", path, "reason", err.Error())
+		if err := s.mount.Unmount(path); err != nil {
+			return false, fmt.Errorf("unmount corrupted mount %s: %w", path, err)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// probeTimeout bounds the check that a mount answers.
+const probeTimeout = 5 * time.Second
+
+// probe reads one directory entry, which a dead client cannot answer. A
+// client that does not answer within probeTimeout is reported as such; the
+// stuck read is left behind.
+func probe(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		d, err := os.Open(path)
+		if err == nil {
+			_, err = d.Readdirnames(1)
+			d.Close()
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer from %s: %w", path, ctx.Err())
+	}
+}
+
+// cleanup unmounts path if mounted (corrupted mounts included) and removes
+// the directory. A path that never existed is fine.
+func (s *Server) cleanup(path string) error {
+	if err := mount.CleanupMountPoint(path, s.mount, true); err != nil {
+		return fmt.Errorf("clean up %s: %w", path, err)
+	}
+	return nil
+}
+
+func requireMountCapability(c *csi.VolumeCapability) error {
+	if c == nil {
+		return errs.Invalid("volume capability is required")
+	}
+	if c.GetBlock() != nil {
+		return errs.Invalid("block access is not supported: CephFS volumes are file systems")
+	}
+	if c.GetMount() == nil {
+		return errs.Invalid("volume capability needs an access type (mount)")
+	}
+	return nil
+}

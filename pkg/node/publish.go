@@ -1,0 +1,111 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+)
+
+// NodePublishVolume bind-mounts the staged volume onto the target path,
+// read-only when asked or when the access mode only reads.
+func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	switch {
+	case req.GetVolumeId() == "":
+		return nil, errs.Invalid("volume ID is required")
+	case req.GetStagingTargetPath() == "":
+		return nil, errs.Invalid("staging target path is required")
+	case req.GetTargetPath() == "":
+		return nil, errs.Invalid("target path is required")
+	}
+	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
+		return nil, err
+	}
+	target := req.GetTargetPath()
+	release, err := s.inFlight.Acquire(target)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	staged, err := s.mountState(ctx, req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
+	}
+	if !staged {
+		return nil, fmt.Errorf("%w: volume %s is not staged at %s", errs.ErrFailedPrecondition, req.GetVolumeId(), req.GetStagingTargetPath())
+	}
+	published, err := s.mountState(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	if published {
+		klog.FromContext(ctx).V(4).Info("Already published", "target", target)
+		return &csi.NodePublishVolumeResponse{}, nil
+	}
+	if err := s.checkSingleWriter(req); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(target, 0o750); err != nil {
+		return nil, fmt.Errorf("create target path: %w", err)
+	}
+	opts := []string{"bind"}
+	if readOnly(req) {
+		opts = append(opts, "ro")
+	}
+	if err := s.mount.Mount(req.GetStagingTargetPath(), target, "", opts); err != nil {
+		return nil, fmt.Errorf("bind mount %s on %s: %w", req.GetStagingTargetPath(), target, err)
+	}
+	klog.FromContext(ctx).V(4).Info("Published", "volume", req.GetVolumeId(), "target", target, "options", opts)
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// checkSingleWriter refuses a second target for a SINGLE_NODE_SINGLE_WRITER
+// volume: every bind mount of the staging mount counts as a publication.
+func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest) error {
+	if req.GetVolumeCapability().GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
+		return nil
+	}
+	refs, err := s.mount.GetMountRefs(req.GetStagingTargetPath())
+	if err != nil {
+		return fmt.Errorf("list publications of %s: %w", req.GetStagingTargetPath(), err)
+	}
+	for _, r := range refs {
+		if r != req.GetTargetPath() {
+			return fmt.Errorf("%w: single-writer volume %s is already published at %s", errs.ErrFailedPrecondition, req.GetVolumeId(), r)
+		}
+	}
+	return nil
+}
+
+func readOnly(req *csi.NodePublishVolumeRequest) bool {
+	switch req.GetVolumeCapability().GetAccessMode().GetMode() {
+	case csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY, csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY:
+		return true
+	}
+	return req.GetReadonly()
+}
+
+// NodeUnpublishVolume unmounts the target path and removes it.
+func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, errs.Invalid("volume ID is required")
+	}
+	if req.GetTargetPath() == "" {
+		return nil, errs.Invalid("target path is required")
+	}
+	release, err := s.inFlight.Acquire(req.GetTargetPath())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := s.cleanup(req.GetTargetPath()); err != nil {
+		return nil, err
+	}
+	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", req.GetTargetPath())
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}

@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
+)
+
+// ctxRootPath is the volume context key of a static volume's path (ceph-csi's
+// name for it).
+const ctxRootPath = "rootPath"
+
+// NodeStageVolume mounts the volume's path at the staging path, once per
+// node. An intact mount there is accepted as is; a corrupted one is replaced.
+func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, errs.Invalid("volume ID is required")
+	}
+	staging := req.GetStagingTargetPath()
+	if staging == "" {
+		return nil, errs.Invalid("staging target path is required")
+	}
+	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
+		return nil, err
+	}
+	m, mreq, err := s.mountRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.inFlight.Acquire(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	stillRunning := false
+	defer func() {
+		if !stillRunning {
+			release()
+		}
+	}()
+	log := klog.FromContext(ctx).WithValues("volume", req.GetVolumeId(), "staging", staging)
+
+	mounted, err := s.mountState(ctx, staging)
+	if err != nil {
+		return nil, err
+	}
+	if mounted {
+		log.V(4).Info("Already staged")
+		return &csi.NodeStageVolumeResponse{}, nil
+	}
+	if err := os.MkdirAll(staging, 0o750); err != nil {
+		return nil, fmt.Errorf("create staging path: %w", err)
+	}
+	start := time.Now()
+	stillRunning, err = s.runBounded(ctx, release, func(ctx context.Context) error {
+		return m.Mount(ctx, mreq, staging)
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.V(4).Info("Staged", "mounter", m.Name(), "path", mreq.Path, "took", time.Since(start))
+	return &csi.NodeStageVolumeResponse{}, nil
+}
+
+// mountRequest builds the mount from the volume context, the cluster config
+// and the node secrets. The node needs no mgr call and no admin rights.
+func (s *Server) mountRequest(req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
+	vc := req.GetVolumeContext()
+	path := vc[controller.CtxSubvolumePath]
+	if path == "" {
+		path = vc[ctxRootPath]
+	}
+	if path == "" || path[0] != '/' {
+		return nil, mounter.Request{}, errs.Invalid("volume context: %q (or %q) must be an absolute path, got %q", controller.CtxSubvolumePath, ctxRootPath, path)
+	}
+	if vc[controller.CtxFSName] == "" {
+		return nil, mounter.Request{}, errs.Invalid("volume context: %q is required", controller.CtxFSName)
+	}
+	cluster, err := s.cfg.Cluster(vc[controller.CtxClusterID])
+	if err != nil {
+		return nil, mounter.Request{}, errs.Invalid("volume context: %v", err)
+	}
+	creds, err := ceph.CredentialsFromSecrets(req.GetSecrets(), false)
+	if err != nil {
+		return nil, mounter.Request{}, err
+	}
+	name := vc[controller.CtxMounter]
+	switch name {
+	case "":
+		name = s.defaultMounter
+	case mountopts.MounterKernel:
+		if !s.kernelOK {
+			name = mountopts.MounterFuse // documented fallback
+		}
+	case mountopts.MounterFuse:
+	default:
+		return nil, mounter.Request{}, errs.Invalid("volume context: mounter %q: want fuse or kernel", name)
+	}
+	// Options: the cluster's defaults, then the StorageClass's, then the
+	// PV's mount options.
+	defaults, optsKey := cluster.CephFS.FuseMountOptions, controller.CtxFuseMountOptions
+	if name == mountopts.MounterKernel {
+		defaults, optsKey = cluster.CephFS.KernelMountOptions, controller.CtxKernelMountOptions
+	}
+	var opts []string
+	for _, list := range []string{defaults, vc[optsKey]} {
+		if err := mountopts.Validate(list); err != nil {
+			return nil, mounter.Request{}, errs.Invalid("mount options %q: %v", list, err)
+		}
+		opts = append(opts, mountopts.Split(list)...)
+	}
+	for _, f := range req.GetVolumeCapability().GetMount().GetMountFlags() {
+		if err := mountopts.Validate(f); err != nil {
+			return nil, mounter.Request{}, errs.Invalid("mount flag %q: %v", f, err)
+		}
+		opts = append(opts, mountopts.Split(f)...)
+	}
+	return s.mounters[name], mounter.Request{
+		Monitors: cluster.Monitors,
+		FSName:   vc[controller.CtxFSName],
+		Path:     path,
+		Creds:    creds,
+		Options:  opts,
+	}, nil
+}
+
+// runBounded runs fn with the node's mount timeout and returns when fn does
+// or when ctx ends. In the second case fn may still be running (a stuck
+// mount): it keeps the volume's lock, calling release only once fn returns,
+// and stillRunning is true.
+func (s *Server) runBounded(ctx context.Context, release func(), fn func(context.Context) error) (stillRunning bool, err error) {
+	mctx, cancel := context.WithTimeout(ctx, s.mountTimeout)
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- fn(mctx)
+	}()
+	select {
+	case err := <-done:
+		cancel()
+		return false, err
+	case <-mctx.Done():
+		go func() {
+			<-finished
+			cancel()
+			release()
+		}()
+		return true, fmt.Errorf("mount did not finish: %w", mctx.Err())
+	}
+}
+
+// NodeUnstageVolume unmounts the staging path and removes it.
+func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, errs.Invalid("volume ID is required")
+	}
+	if req.GetStagingTargetPath() == "" {
+		return nil, errs.Invalid("staging target path is required")
+	}
+	release, err := s.inFlight.Acquire(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := s.cleanup(req.GetStagingTargetPath()); err != nil {
+		return nil, err
+	}
+	klog.FromContext(ctx).V(4).Info("Unstaged", "volume", req.GetVolumeId())
+	return &csi.NodeUnstageVolumeResponse{}, nil
+}

@@ -1,0 +1,61 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
+	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+)
+
+// NodeGetVolumeStats reports the bytes and inodes of a mounted volume; with a
+// quota, CephFS reports the quota as the size. A corrupted mount is reported
+// as an abnormal volume condition rather than an error, so the CO can act.
+func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
+	if req.GetVolumeId() == "" {
+		return nil, errs.Invalid("volume ID is required")
+	}
+	path := req.GetVolumePath()
+	if path == "" {
+		return nil, errs.Invalid("volume path is required")
+	}
+	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%w: volume path %s does not exist", errs.ErrNotFound, path)
+	case err != nil && mount.IsCorruptedMnt(err):
+		return abnormal(fmt.Sprintf("mount at %s is corrupted: %v", path, err)), nil
+	case err != nil:
+		return nil, fmt.Errorf("check mount point %s: %w", path, err)
+	case notMnt:
+		return nil, fmt.Errorf("%w: %s is not a mounted volume", errs.ErrNotFound, path)
+	}
+	if err := probe(ctx, path); err != nil {
+		return abnormal(fmt.Sprintf("mount at %s does not answer: %v", path, err)), nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		if mount.IsCorruptedMnt(err) {
+			return abnormal(fmt.Sprintf("statfs %s: %v", path, err)), nil
+		}
+		return nil, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	bsize := int64(st.Bsize)
+	total, free, avail := int64(st.Blocks)*bsize, int64(st.Bfree)*bsize, int64(st.Bavail)*bsize
+	return &csi.NodeGetVolumeStatsResponse{
+		Usage: []*csi.VolumeUsage{
+			{Unit: csi.VolumeUsage_BYTES, Total: total, Available: avail, Used: total - free},
+			{Unit: csi.VolumeUsage_INODES, Total: int64(st.Files), Available: int64(st.Ffree), Used: int64(st.Files) - int64(st.Ffree)},
+		},
+		VolumeCondition: &csi.VolumeCondition{Abnormal: false, Message: "volume is mounted and answers"},
+	}, nil
+}
+
+func abnormal(msg string) *csi.NodeGetVolumeStatsResponse {
+	return &csi.NodeGetVolumeStatsResponse{VolumeCondition: &csi.VolumeCondition{Abnormal: true, Message: msg}}
+}

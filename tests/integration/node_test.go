@@ -1,0 +1,218 @@
+// Package integration exercises the driver through its gRPC endpoint, with
+// real ceph-fuse mounts, on the embedded cluster that tests may break: a
+// killed ceph-fuse, a stopped mon, a stalled mgr. Tests here run one at a
+// time.
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+func mountCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
+	return &csi.VolumeCapability{
+		AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+		AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode},
+	}
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting needs root")
+	}
+}
+
+// mountsUnder lists the mount points below dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// cephFusePID finds the ceph-fuse process serving mountpoint.
+func cephFusePID(t *testing.T, mountpoint string) int {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", "ceph-fuse "+mountpoint+" ").Output()
+	if err != nil {
+		t.Fatalf("no ceph-fuse for %s: %v", mountpoint, err)
+	}
+	pid, err := strconv.Atoi(strings.Fields(string(out))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestNodeLifecycle(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Fault(t)
+	drv := c.StartDriver(t, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	secrets := c.Secrets()
+	rw := mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
+
+	vol, err := drv.Controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
+		Name: "node-lifecycle-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: 200 << 20},
+		VolumeCapabilities: []*csi.VolumeCapability{rw}, Parameters: c.Params(), Secrets: secrets,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, vc := vol.GetVolume().GetVolumeId(), vol.GetVolume().GetVolumeContext()
+	defer deleteEventually(t, drv, id, secrets)
+	staging := filepath.Join(dir, "staging")
+	stage := func() error {
+		_, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
+			VolumeId: id, StagingTargetPath: staging, VolumeCapability: rw, VolumeContext: vc, Secrets: secrets,
+		})
+		return err
+	}
+	publish := func(target string, ro bool) error {
+		_, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+			VolumeId: id, StagingTargetPath: staging, TargetPath: target, VolumeCapability: rw, Readonly: ro, VolumeContext: vc,
+		})
+		return err
+	}
+	stats := func(path string) *csi.NodeGetVolumeStatsResponse {
+		t.Helper()
+		resp, err := drv.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: id, VolumePath: path})
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		return resp
+	}
+	a, b, ro := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "ro")
+
+	if err := publish(a, false); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("publish before stage: %v, want FailedPrecondition", err)
+	}
+	if err := stage(); err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if err := stage(); err != nil {
+		t.Fatalf("stage again: %v", err)
+	}
+	for _, target := range []string{a, b} {
+		if err := publish(target, false); err != nil {
+			t.Fatalf("publish %s: %v", target, err)
+		}
+	}
+	if err := publish(a, false); err != nil {
+		t.Fatalf("publish again: %v", err)
+	}
+	if err := publish(ro, true); err != nil {
+		t.Fatalf("publish read-only: %v", err)
+	}
+
+	if err := os.WriteFile(filepath.Join(a, "hello"), []byte("from a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(b, "hello")); err != nil || string(got) != "from a" {
+		t.Fatalf("read in b: %q, %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "nope"), []byte("x"), 0o644); err == nil {
+		t.Fatal("write through a read-only publish succeeded")
+	} else if !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("read-only write error: %v", err)
+	}
+
+	st := stats(a)
+	if st.GetVolumeCondition().GetAbnormal() {
+		t.Fatalf("healthy volume reported abnormal: %v", st.GetVolumeCondition())
+	}
+	if total := st.GetUsage()[0].GetTotal(); total != 200<<20 {
+		t.Errorf("stats total = %d, want the quota %d", total, 200<<20)
+	}
+	if _, err := drv.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: id, VolumePath: dir}); status.Code(err) != codes.NotFound {
+		t.Errorf("stats of a non-mount: %v, want NotFound", err)
+	}
+
+	// A dead ceph-fuse: stats say abnormal, staging again recovers.
+	if err := syscall.Kill(cephFusePID(t, staging), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !stats(staging).GetVolumeCondition().GetAbnormal() {
+		if time.Now().After(deadline) {
+			t.Fatal("killed ceph-fuse not reported abnormal")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := stage(); err != nil {
+		t.Fatalf("stage after ceph-fuse died: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(staging, "hello")); err != nil || string(got) != "from a" {
+		t.Fatalf("data after recovery: %q, %v", got, err)
+	}
+	// The old bind mount died with ceph-fuse; unpublish cleans it, publish again works.
+	for _, target := range []string{a, b, ro} {
+		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: target}); err != nil {
+			t.Fatalf("unpublish %s: %v", target, err)
+		}
+	}
+	if err := publish(a, false); err != nil {
+		t.Fatalf("publish after recovery: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(a, "hello")); err != nil || string(got) != "from a" {
+		t.Fatalf("read after republish: %q, %v", got, err)
+	}
+
+	for i := 0; i < 2; i++ {
+		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: a}); err != nil {
+			t.Fatalf("unpublish: %v", err)
+		}
+		if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging}); err != nil {
+			t.Fatalf("unstage: %v", err)
+		}
+	}
+	if m := mountsUnder(t, dir); len(m) != 0 {
+		t.Errorf("mounts left behind: %v", m)
+	}
+	for _, p := range []string{a, b, ro, staging} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+}
+
+// deleteEventually deletes a volume, retrying while the MDS still waits for
+// a killed client's session to time out (it holds capabilities on the
+// subvolume until then), as a CO would retry.
+func deleteEventually(t *testing.T, drv *testcluster.Clients, id string, secrets map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		_, err := drv.Controller.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: secrets})
+		if err == nil {
+			return
+		}
+		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || time.Now().After(deadline) {
+			t.Errorf("delete %s: %v", id, err)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

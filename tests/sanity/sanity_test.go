@@ -1,0 +1,65 @@
+// Package sanity runs csi-sanity (kubernetes-csi/csi-test) in-process against
+// the driver on the embedded Ceph cluster, with real ceph-fuse mounts.
+package sanity
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+// secretKeys are the csi-sanity secrets file sections; each gets the admin
+// credentials of the embedded cluster.
+var secretKeys = []string{
+	"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret", "ControllerUnpublishVolumeSecret",
+	"ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret", "NodePublishVolumeSecret",
+	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "ControllerExpandVolumeSecret",
+	"NodeExpandVolumeSecret", "ControllerModifyVolumeSecret",
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSanity(t *testing.T) {
+	c := testcluster.Get(t)
+	if os.Geteuid() != 0 {
+		t.Skip("csi-sanity's node tests mount with ceph-fuse and need root")
+	}
+	dir := t.TempDir()
+
+	var secrets strings.Builder
+	for _, k := range secretKeys {
+		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", k, c.AdminKey)
+	}
+	var params strings.Builder
+	for k, v := range c.Params() {
+		fmt.Fprintf(&params, "%s: %s\n", k, v)
+	}
+
+	drv := c.StartDriver(t, func(o *driver.Options) { o.NodeID = "sanity-node" })
+
+	cfg := sanity.NewTestConfig()
+	cfg.Address = drv.Options.Endpoint
+	cfg.TargetPath = filepath.Join(dir, "target")
+	cfg.StagingPath = filepath.Join(dir, "staging")
+	cfg.SecretsFile = writeFile(t, filepath.Join(dir, "secrets.yaml"), secrets.String())
+	cfg.TestVolumeParametersFile = writeFile(t, filepath.Join(dir, "parameters.yaml"), params.String())
+	cfg.TestVolumeSize = 1 << 30
+	cfg.TestVolumeExpandSize = 2 << 30
+	cfg.IdempotentCount = 2
+	cfg.CreatePathCmdTimeout = 30 * time.Second
+	sanity.Test(t, cfg)
+}

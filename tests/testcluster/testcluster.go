@@ -1,0 +1,156 @@
+// Package testcluster gives tests the embedded Ceph cluster that
+// `make cluster-up` (hack/cluster.sh) started. The Makefile passes its
+// directory in CEPHFS_CSI_CLUSTER; without it, tests that need a cluster skip.
+package testcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// EnvVar names the shared cluster's directory; FaultEnvVar names a second
+// cluster that tests may break (stop the mon, stall the mgr, kill clients)
+// without disturbing tests that run in parallel on the shared one.
+const (
+	EnvVar      = "CEPHFS_CSI_CLUSTER"
+	FaultEnvVar = "CEPHFS_CSI_FAULT_CLUSTER"
+)
+
+// ClusterID is the ID tests give the cluster in their cluster config.
+const ClusterID = "test-cluster"
+
+// Cluster is a running embedded cluster.
+type Cluster struct {
+	Dir      string
+	Conf     string
+	Mon      string
+	FS       string
+	Group    string
+	AdminKey string
+	FSID     string
+}
+
+// Root is the repository's top directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Get returns the shared cluster, or skips the test when none was started.
+func Get(t testing.TB) *Cluster {
+	t.Helper()
+	return get(t, EnvVar)
+}
+
+// Fault returns the cluster that tests may break; tests using it must not
+// run in parallel with each other.
+func Fault(t testing.TB) *Cluster {
+	t.Helper()
+	return get(t, FaultEnvVar)
+}
+
+func get(t testing.TB, env string) *Cluster {
+	t.Helper()
+	dir := os.Getenv(env)
+	if dir == "" {
+		t.Skipf("%s is not set: run through `make test` to get an embedded Ceph cluster", env)
+	}
+	c, err := Load(dir)
+	if err != nil {
+		t.Fatalf("embedded cluster in %s: %v", dir, err)
+	}
+	return c
+}
+
+// Load reads the description `hack/cluster.sh env DIR` prints.
+func Load(dir string) (*Cluster, error) {
+	out, err := exec.Command(filepath.Join(Root(), "hack", "cluster.sh"), "env", dir).Output()
+	if err != nil {
+		return nil, err
+	}
+	v := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, val, ok := strings.Cut(sc.Text(), "="); ok {
+			v[strings.TrimPrefix(k, "export ")] = strings.Trim(val, `"'`)
+		}
+	}
+	return &Cluster{
+		Dir: dir, Conf: v["CEPH_CONF"], Mon: v["CEPH_MON"], FS: v["CEPH_FS"],
+		Group: v["CEPH_GROUP"], AdminKey: v["CEPH_ADMIN_KEY"], FSID: v["CEPH_FSID"],
+	}, nil
+}
+
+// Run runs hack/cluster.sh with a subcommand on this cluster (mon-stop,
+// mon-start, ...).
+func (c *Cluster) Run(t testing.TB, subcommand string) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(Root(), "hack", "cluster.sh"), subcommand, c.Dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster.sh %s: %v\n%s", subcommand, err, out)
+	}
+}
+
+// Signal sends sig to one of the cluster's daemons ("mgr", "mon", ...).
+func (c *Cluster) Signal(t testing.TB, daemon, sig string) {
+	t.Helper()
+	if out, err := exec.Command("pkill", "-"+sig, "-f", "ceph-"+daemon+" -c "+c.Conf).CombinedOutput(); err != nil {
+		t.Fatalf("pkill -%s ceph-%s: %v\n%s", sig, daemon, err, out)
+	}
+}
+
+// ConfigFile writes a cluster config (ceph-csi format) naming this cluster
+// and returns its path.
+func (c *Cluster) ConfigFile(t testing.TB) string {
+	t.Helper()
+	doc, _ := json.Marshal([]map[string]any{{
+		"clusterID": ClusterID,
+		"monitors":  []string{c.Mon},
+		"cephFS":    map[string]string{"subvolumeGroup": c.Group},
+	}})
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Secrets are admin credentials in CSI secret form.
+func (c *Cluster) Secrets() map[string]string {
+	return map[string]string{"adminID": "admin", "adminKey": c.AdminKey}
+}
+
+// Params are StorageClass parameters for this cluster.
+func (c *Cluster) Params() map[string]string {
+	return map[string]string{"clusterID": ClusterID, "fsName": c.FS}
+}
+
+// Ceph runs the ceph CLI against the cluster and returns its output.
+func (c *Cluster) Ceph(t testing.TB, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.Conf, "--connect-timeout", "20"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ceph %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// CephJSON runs the ceph CLI with JSON output and decodes it into v.
+func (c *Cluster) CephJSON(t testing.TB, v any, args ...string) {
+	t.Helper()
+	out := c.Ceph(t, append(args, "--format", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("ceph %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
