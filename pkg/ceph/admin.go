@@ -2,7 +2,6 @@ package ceph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -188,43 +187,4 @@ func (a *Admin) ResizeSubvolume(ctx context.Context, fs, group, name string, siz
 		return a.fsa.ResizeSubVolume(fs, group, name, admin.ByteCount(size), true)
 	})
 	return err
-}
-
-// AvailableBytes is the space left in the data pool (the filesystem's first
-// data pool when pool is empty), as "ceph df" reports it.
-func (a *Admin) AvailableBytes(ctx context.Context, fs, pool string) (int64, error) {
-	if pool == "" {
-		pools, err := a.DataPools(ctx, fs)
-		if err != nil {
-			return 0, err
-		}
-		if len(pools) == 0 {
-			return 0, fmt.Errorf("filesystem %q has no data pool", fs)
-		}
-		pool = pools[0]
-	}
-	out, err := bounded(ctx, a.slots, "ceph df", func() ([]byte, error) {
-		buf, _, err := a.conn.MonCommand([]byte(`{"prefix":"df","format":"json"}`))
-		return buf, err
-	})
-	if err != nil {
-		return 0, err
-	}
-	var df struct {
-		Pools []struct {
-			Name  string `json:"name"`
-			Stats struct {
-				MaxAvail int64 `json:"max_avail"`
-			} `json:"stats"`
-		} `json:"pools"`
-	}
-	if err := json.Unmarshal(out, &df); err != nil {
-		return 0, fmt.Errorf("parse ceph df: %w", err)
-	}
-	for _, p := range df.Pools {
-		if p.Name == pool {
-			return p.Stats.MaxAvail, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: pool %q not in ceph df", errs.ErrNotFound, pool)
 }

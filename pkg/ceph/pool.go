@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ceph/go-ceph/cephfs/admin"
@@ -137,6 +138,10 @@ func (p *Pool) dial(ctx context.Context, cluster *config.Cluster, creds Credenti
 		}
 		return struct{}{}, err
 	})
+	if Errno(err) == syscall.ETIMEDOUT {
+		// Over msgr1 a refused key looks like this too.
+		return nil, fmt.Errorf("%w (are the monitors %s reachable, and is the key of client.%s right?)", err, cluster.MonHost(), creds.ID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,8 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if req.GetVolumeId() == "" {
 		return nil, errs.Invalid("volume ID is required")
 	}
-	if req.GetCapacityRange() == nil {
-		return nil, errs.Invalid("capacity range is required")
+	if req.GetCapacityRange().GetRequiredBytes() <= 0 {
+		return nil, errs.Invalid("capacity range with required bytes is required")
 	}
 	if c := req.GetVolumeCapability(); c != nil {
 		if err := validateCapabilities([]*csi.VolumeCapability{c}); err != nil {
@@ -46,11 +46,8 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if err != nil {
 		return nil, err
 	}
-	if sv.Size != 0 && size < sv.Size {
-		if req.GetCapacityRange().GetRequiredBytes() > 0 && req.GetCapacityRange().GetRequiredBytes() < sv.Size {
-			return nil, outOfRange("shrinking volume from %d to %d bytes is not supported", sv.Size, req.GetCapacityRange().GetRequiredBytes())
-		}
-		size = sv.Size
+	if size < sv.Size {
+		return nil, outOfRange("shrinking volume from %d to %d bytes (%d rounded up to 4 MiB) is not supported", sv.Size, size, req.GetCapacityRange().GetRequiredBytes())
 	}
 	if size != sv.Size {
 		if err := fs.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {

@@ -84,8 +84,11 @@ func Load(dir string) (*Cluster, error) {
 			v[strings.TrimPrefix(k, "export ")] = strings.Trim(val, `"'`)
 		}
 	}
+	// The msgr2 form: for a port other than 3300 a bare address makes
+	// clients try msgr1 too, where a wrong key is retried until the connect
+	// timeout instead of being refused at once.
 	return &Cluster{
-		Dir: dir, Conf: v["CEPH_CONF"], Mon: v["CEPH_MON"], FS: v["CEPH_FS"],
+		Dir: dir, Conf: v["CEPH_CONF"], Mon: v["CEPH_MON_V2"], FS: v["CEPH_FS"],
 		Group: v["CEPH_GROUP"], AdminKey: v["CEPH_ADMIN_KEY"], FSID: v["CEPH_FSID"],
 	}, nil
 }

@@ -1,0 +1,193 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/controller/fake"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+)
+
+const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
+
+func newFakeServer(t *testing.T) (*Server, *fake.FS) {
+	t.Helper()
+	f := fake.New()
+	return New(testConfig(t), func(context.Context, *config.Cluster, ceph.Credentials) (FS, error) { return f, nil }), f
+}
+
+func req(name string) *csi.CreateVolumeRequest {
+	return &csi.CreateVolumeRequest{
+		Name: name,
+		VolumeCapabilities: []*csi.VolumeCapability{{
+			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
+		}},
+		Parameters: map[string]string{"clusterID": "c1", "fsName": "myfs"},
+		Secrets:    map[string]string{"adminID": "admin", "adminKey": key},
+	}
+}
+
+func TestCreateVolumeFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		op       string
+		err      error
+		want     codes.Code
+		noCreate bool
+	}{
+		{"cluster unreachable on info", "info", fmt.Errorf("info: %w", errs.ErrUnavailable), codes.Unavailable, true},
+		{"deadline on info", "info", fmt.Errorf("info: %w", context.DeadlineExceeded), codes.DeadlineExceeded, true},
+		{"filesystem unknown", "pools", fmt.Errorf("fs: %w", errs.ErrInvalid), codes.InvalidArgument, true},
+		{"group creation refused", "group", fmt.Errorf("group: %w", errs.ErrPermission), codes.PermissionDenied, true},
+		{"pool full", "create", fmt.Errorf("create: %w", errs.ErrOutOfRange), codes.OutOfRange, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, f := newFakeServer(t)
+			f.Err[tt.op] = tt.err
+			_, err := s.CreateVolume(context.Background(), req("pvc-1"))
+			if errs.Code(err) != tt.want {
+				t.Fatalf("code = %v (%v), want %v", errs.Code(err), err, tt.want)
+			}
+			if len(f.Subvolumes) != 0 {
+				t.Fatalf("a subvolume was left behind: %v", f.Subvolumes)
+			}
+		})
+	}
+}
+
+func TestCreateVolumeRetryCostsOneInfo(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	first, err := s.CreateVolume(context.Background(), req("pvc-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Calls = nil
+	again, err := s.CreateVolume(context.Background(), req("pvc-1"))
+	if err != nil || again.GetVolume().GetVolumeId() != first.GetVolume().GetVolumeId() {
+		t.Fatalf("retry = %v, %v", again, err)
+	}
+	if len(f.Calls) != 2 || f.Calls[0] != "pools" || f.Calls[1] != "info" {
+		t.Errorf("retry made calls %v, want [pools info]", f.Calls)
+	}
+	if ctx := first.GetVolume().GetVolumeContext(); ctx[CtxSubvolumePath] == "" || ctx[CtxClusterID] != "c1" || ctx[CtxSubvolumeGroup] != "grp" {
+		t.Errorf("volume context = %v", ctx)
+	}
+}
+
+func TestCreateVolumeIncompatible(t *testing.T) {
+	t.Parallel()
+	s, _ := newFakeServer(t)
+	if _, err := s.CreateVolume(context.Background(), req("pvc-1")); err != nil {
+		t.Fatal(err)
+	}
+	for name, mutate := range map[string]func(*csi.CreateVolumeRequest){
+		"size":  func(r *csi.CreateVolumeRequest) { r.CapacityRange = &csi.CapacityRange{RequiredBytes: 5 * gib} },
+		"pool":  func(r *csi.CreateVolumeRequest) { r.Parameters["pool"] = "other" },
+		"mode":  func(r *csi.CreateVolumeRequest) { r.Parameters["mode"] = "0700" },
+		"owner": func(r *csi.CreateVolumeRequest) { r.Parameters["uid"] = "7" },
+	} {
+		r := req("pvc-1")
+		mutate(r)
+		want := codes.AlreadyExists
+		if name == "pool" {
+			want = codes.InvalidArgument // "other" is not a data pool of the filesystem
+		}
+		if _, err := s.CreateVolume(context.Background(), r); errs.Code(err) != want {
+			t.Errorf("%s: %v, want %v", name, err, want)
+		}
+	}
+}
+
+func TestConcurrentCallsAborted(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	f.Block = make(chan struct{})
+	var wg sync.WaitGroup
+	var firstErr error
+	wg.Go(func() { _, firstErr = s.CreateVolume(context.Background(), req("pvc-1")) })
+	// Wait until the first call holds the lock (it is blocked in create).
+	for !f.Called("create-blocked") {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.CreateVolume(context.Background(), req("pvc-1")); errs.Code(err) != codes.Aborted {
+		t.Fatalf("concurrent call: %v, want Aborted", err)
+	}
+	close(f.Block)
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+}
+
+func TestDeleteVolumeIDs(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	secrets := map[string]string{"adminID": "admin", "adminKey": key}
+	tests := []struct {
+		id   string
+		want codes.Code
+	}{
+		{"", codes.InvalidArgument},
+		{"not-an-id", codes.OK},
+		{"cfs1:c1:myfs:grp:gone", codes.OK},
+		{"cfs1:nope:myfs:grp:x", codes.FailedPrecondition},
+		{"0001-0009-rook-ceph-0000000000000001-5d5f5b5e-1b1a-4a2b-8c2d-0e0f0a0b0c0d", codes.FailedPrecondition},
+	}
+	for _, tt := range tests {
+		_, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: tt.id, Secrets: secrets})
+		if errs.Code(err) != tt.want {
+			t.Errorf("DeleteVolume(%q) = %v, want %v", tt.id, err, tt.want)
+		}
+	}
+	f.Err["remove"] = fmt.Errorf("rm: %w", errs.ErrUnavailable)
+	if _, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: "cfs1:c1:myfs:grp:x", Secrets: secrets}); errs.Code(err) != codes.Unavailable {
+		t.Errorf("delete on a lost cluster: %v", err)
+	}
+}
+
+func TestExpandVolume(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	resp, err := s.CreateVolume(context.Background(), req("pvc-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetVolume().GetVolumeId()
+	secrets := req("x").Secrets
+	expand := func(required int64) (*csi.ControllerExpandVolumeResponse, error) {
+		return s.ControllerExpandVolume(context.Background(), &csi.ControllerExpandVolumeRequest{
+			VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: required}, Secrets: secrets,
+		})
+	}
+	if r, err := expand(2*gib + 1); err != nil || r.GetCapacityBytes() != 2*gib+quotaUnit || r.GetNodeExpansionRequired() {
+		t.Fatalf("expand = %v, %v", r, err)
+	}
+	f.Calls = nil
+	if r, err := expand(2*gib + 1); err != nil || r.GetCapacityBytes() != 2*gib+quotaUnit {
+		t.Fatalf("retried expand = %v, %v", r, err)
+	}
+	if len(f.Calls) != 1 || f.Calls[0] != "info" {
+		t.Errorf("no-op expand made calls %v", f.Calls)
+	}
+	if _, err := expand(2 * gib); errs.Code(err) != codes.OutOfRange {
+		t.Fatalf("shrink = %v, want OutOfRange", err)
+	}
+	if _, err := s.ControllerExpandVolume(context.Background(), &csi.ControllerExpandVolumeRequest{
+		VolumeId: "cfs1:c1:myfs:grp:gone", CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets,
+	}); errs.Code(err) != codes.NotFound {
+		t.Fatalf("expand missing = %v, want NotFound", err)
+	}
+}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+)
+
+const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
+
+// recorder is a mounter that records what it was asked and can block.
+type recorder struct {
+	name  string
+	got   []mounter.Request
+	block chan struct{}
+	fm    *mount.FakeMounter
+}
+
+func (r *recorder) Name() string { return r.name }
+
+func (r *recorder) Mount(ctx context.Context, req mounter.Request, target string) error {
+	r.got = append(r.got, req)
+	if r.block != nil {
+		<-r.block // a stuck mount ignores ctx, as a D-state mount(2) does
+	}
+	return r.fm.Mount("ceph", target, "ceph", nil)
+}
+
+func newTestServer(t *testing.T, kernelOK bool) (*Server, *recorder, *recorder) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`[{"clusterID":"c1","monitors":["v2:10.0.0.1:3300"],"cephFS":{"fuseMountOptions":"debug","kernelMountOptions":"noatime"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm := mount.NewFakeMounter(nil)
+	fuse, kernel := &recorder{name: "fuse", fm: fm}, &recorder{name: "kernel", fm: fm}
+	s, err := New(Options{NodeID: "n1", Config: cfg, Mount: fm, Fuse: fuse, Kernel: kernel,
+		KernelSupported: kernelOK, DefaultMounter: "auto", MountTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, fuse, kernel
+}
+
+func stageReq(staging string, vc map[string]string, flags ...string) *csi.NodeStageVolumeRequest {
+	ctx := map[string]string{"clusterID": "c1", "fsName": "myfs", "subvolumePath": "/volumes/csi/v/uuid"}
+	for k, v := range vc {
+		ctx[k] = v
+	}
+	return &csi.NodeStageVolumeRequest{
+		VolumeId: "cfs1:c1:myfs:csi:v", StagingTargetPath: staging, VolumeContext: ctx,
+		Secrets: map[string]string{"userID": "node", "userKey": key},
+		VolumeCapability: &csi.VolumeCapability{
+			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{MountFlags: flags}},
+			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
+		},
+	}
+}
+
+func TestMounterChoice(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		kernelOK bool
+		mounter  string
+		want     string
+		opts     []string
+	}{
+		{"auto without kernel support", false, "", "fuse", []string{"debug"}},
+		{"auto with kernel support", true, "", "kernel", []string{"noatime"}},
+		{"kernel asked, unsupported: fuse", false, "kernel", "fuse", []string{"debug"}},
+		{"kernel asked and supported", true, "kernel", "kernel", []string{"noatime"}},
+		{"fuse asked on a kernel node", true, "fuse", "fuse", []string{"debug"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _, _ := newTestServer(t, tt.kernelOK)
+			m, req, err := s.mountRequest(stageReq("/s", map[string]string{"mounter": tt.mounter}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Name() != tt.want || !slices.Equal(req.Options, tt.opts) {
+				t.Errorf("mounter %s options %v, want %s %v", m.Name(), req.Options, tt.want, tt.opts)
+			}
+			if req.Creds.ID != "node" || req.Path != "/volumes/csi/v/uuid" || req.FSName != "myfs" {
+				t.Errorf("request %+v", req)
+			}
+		})
+	}
+}
+
+func TestMountRequestOptionsAndErrors(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestServer(t, false)
+	_, req, err := s.mountRequest(stageReq("/s", map[string]string{"fuseMountOptions": "allow_other"}, "ro"))
+	if err != nil || !slices.Equal(req.Options, []string{"debug", "allow_other", "ro"}) {
+		t.Fatalf("options %v, %v", req.Options, err)
+	}
+	_, req, err = s.mountRequest(stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/postgresql"}))
+	if err != nil || req.Path != "/postgresql" {
+		t.Fatalf("static volume path %q, %v", req.Path, err)
+	}
+	bad := map[string]*csi.NodeStageVolumeRequest{
+		"injected option": stageReq("/s", map[string]string{"fuseMountOptions": "debug,-o x"}),
+		"injected flag":   stageReq("/s", nil, "ro,secretfile=/x"),
+		"no path":         stageReq("/s", map[string]string{"subvolumePath": ""}),
+		"relative path":   stageReq("/s", map[string]string{"subvolumePath": "volumes/x"}),
+		"unknown cluster": stageReq("/s", map[string]string{"clusterID": "c9"}),
+		"no fsName":       stageReq("/s", map[string]string{"fsName": ""}),
+		"bad mounter":     stageReq("/s", map[string]string{"mounter": "nfs"}),
+	}
+	noSecrets := stageReq("/s", nil)
+	noSecrets.Secrets = nil
+	bad["no secrets"] = noSecrets
+	for name, r := range bad {
+		if _, _, err := s.mountRequest(r); errs.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: %v, want InvalidArgument", name, err)
+		}
+	}
+}
+
+func TestStuckMountKeepsLock(t *testing.T) {
+	t.Parallel()
+	s, fuse, _ := newTestServer(t, false)
+	fuse.block = make(chan struct{})
+	staging := filepath.Join(t.TempDir(), "staging")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.NodeStageVolume(ctx, stageReq(staging, nil)); errs.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("stuck mount: %v, want DeadlineExceeded", err)
+	}
+	if _, err := s.NodeStageVolume(context.Background(), stageReq(staging, nil)); errs.Code(err) != codes.Aborted {
+		t.Fatalf("while the mount is stuck: %v, want Aborted", err)
+	}
+	close(fuse.block)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.NodeStageVolume(context.Background(), stageReq(staging, nil))
+		if err == nil {
+			break
+		}
+		if errs.Code(err) != codes.Aborted || time.Now().After(deadline) {
+			t.Fatalf("after the mount returned: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReadOnly(t *testing.T) {
+	t.Parallel()
+	for mode, want := range map[csi.VolumeCapability_AccessMode_Mode]bool{
+		csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY:  true,
+		csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY: true,
+		csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER: false,
+		csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER:      false,
+	} {
+		req := &csi.NodePublishVolumeRequest{VolumeCapability: &csi.VolumeCapability{AccessMode: &csi.VolumeCapability_AccessMode{Mode: mode}}}
+		if readOnly(req) != want {
+			t.Errorf("%v: readOnly = %v", mode, !want)
+		}
+		req.Readonly = true
+		if !readOnly(req) {
+			t.Errorf("%v with readonly flag: not read-only", mode)
+		}
+	}
+}
+
+func TestNewRejectsUnknownMounter(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Options{DefaultMounter: "nfs"}); err == nil {
+		t.Fatal("accepted default mounter nfs")
+	}
+}
