@@ -69,16 +69,11 @@ func (a *Admin) filesystem(ctx context.Context, fs string) (admin.FSPoolInfo, er
 	if ok {
 		return info, nil
 	}
-	list, err := bounded(ctx, a.slots, "list filesystems", a.fsa.ListFileSystems)
-	if err != nil {
+	if _, err := a.Filesystems(ctx); err != nil {
 		return admin.FSPoolInfo{}, err
 	}
 	a.cache.mu.Lock()
 	defer a.cache.mu.Unlock()
-	a.cache.fs = make(map[string]admin.FSPoolInfo, len(list))
-	for _, f := range list {
-		a.cache.fs[f.Name] = f
-	}
 	if info, ok = a.cache.fs[fs]; !ok {
 		return admin.FSPoolInfo{}, fmt.Errorf("%w: filesystem %q does not exist in the cluster", errs.ErrInvalid, fs)
 	}

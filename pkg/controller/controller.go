@@ -27,6 +27,20 @@ type FS interface {
 	SubvolumeInfo(ctx context.Context, fs, group, name string) (*ceph.Subvolume, error)
 	RemoveSubvolume(ctx context.Context, fs, group, name string) error
 	ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error
+
+	CreateSnapshot(ctx context.Context, fs, group, subvolume, name string) error
+	SnapshotExists(ctx context.Context, fs, group, subvolume, name string) error
+	RemoveSnapshot(ctx context.Context, fs, group, subvolume, name string) error
+	Clone(ctx context.Context, c ceph.CloneSpec) error
+	CloneStatus(ctx context.Context, fs, group, name string) (*ceph.CloneState, error)
+	ForceRemoveSubvolume(ctx context.Context, fs, group, name string) error
+
+	Filesystems(ctx context.Context) ([]string, error)
+	PutRecord(ctx context.Context, fs, key string, value []byte) error
+	GetRecord(ctx context.Context, fs, key string) ([]byte, error)
+	ListRecords(ctx context.Context, fs string) (map[string][]byte, error)
+	DeleteRecord(ctx context.Context, fs, key string) error
+
 	Release()
 }
 
@@ -50,6 +64,9 @@ var capabilities = []csi.ControllerServiceCapability_RPC_Type{
 	csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
 	csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
 	csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+	csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+	csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
 }
 
 // ControllerGetCapabilities lists what this controller does.
@@ -84,6 +101,12 @@ func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets
 // lock claims a subvolume for the duration of one operation.
 func (s *Server) lock(vol volumeid.Volume) (func(), error) {
 	return s.inFlight.Acquire(vol.ClusterID + "/" + vol.FSName + "/" + vol.Group + "/" + vol.Subvolume)
+}
+
+// lockSnapshot claims a snapshot name in a filesystem: snapshot names are
+// unique per filesystem (see snapshot.go).
+func (s *Server) lockSnapshot(snap volumeid.Snapshot) (func(), error) {
+	return s.inFlight.Acquire("snapshot:" + snap.ClusterID + "/" + snap.FSName + "/" + snap.Name)
 }
 
 // ValidateVolumeCapabilities confirms every file-system capability on an

@@ -36,9 +36,6 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
-	if req.GetVolumeContentSource() != nil {
-		return nil, errs.Invalid("creating a volume from a snapshot or volume is not supported yet")
-	}
 	size, err := quotaFor(req.GetCapacityRange())
 	if err != nil {
 		return nil, err
@@ -72,6 +69,18 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 
 	if err := checkPool(ctx, fs, p); err != nil {
 		return nil, err
+	}
+	if req.GetVolumeContentSource() != nil {
+		sv, err := s.createFromSource(ctx, fs, req, vol, size, p)
+		if err != nil {
+			return nil, err
+		}
+		return &csi.CreateVolumeResponse{Volume: &csi.Volume{
+			VolumeId:      id,
+			CapacityBytes: sv.Size,
+			VolumeContext: volumeContext(vol, sv.Path, p),
+			ContentSource: req.GetVolumeContentSource(),
+		}}, nil
 	}
 	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	switch {

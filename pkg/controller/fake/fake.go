@@ -5,6 +5,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
@@ -21,6 +22,10 @@ type FS struct {
 	Err        map[string]error
 	Block      chan struct{}
 	Calls      []string
+	Snapshots  map[string]bool
+	Records    map[string][]byte
+	// CloneStates overrides the state CloneStatus reports, by clone name.
+	CloneStates map[string]ceph.CloneState
 }
 
 // New returns an empty filesystem with one data pool.
@@ -127,3 +132,136 @@ func (f *FS) ResizeSubvolume(_ context.Context, fs, group, name string, size int
 
 // Release implements controller.FS.
 func (f *FS) Release() {}
+
+// CreateSnapshot implements controller.FS.
+func (f *FS) CreateSnapshot(_ context.Context, fs, group, subvolume, name string) error {
+	if err := f.call("snapshot"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.Subvolumes[key(fs, group, subvolume)]; !ok {
+		return fmt.Errorf("subvolume %s: %w", subvolume, errs.ErrNotFound)
+	}
+	f.snapshots()[key(fs, group, subvolume)+"@"+name] = true
+	return nil
+}
+
+func (f *FS) snapshots() map[string]bool {
+	if f.Snapshots == nil {
+		f.Snapshots = map[string]bool{}
+	}
+	return f.Snapshots
+}
+
+// SnapshotExists implements controller.FS.
+func (f *FS) SnapshotExists(_ context.Context, fs, group, subvolume, name string) error {
+	if err := f.call("snapshot-info"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.snapshots()[key(fs, group, subvolume)+"@"+name] {
+		return fmt.Errorf("snapshot %s: %w", name, errs.ErrNotFound)
+	}
+	return nil
+}
+
+// RemoveSnapshot implements controller.FS.
+func (f *FS) RemoveSnapshot(_ context.Context, fs, group, subvolume, name string) error {
+	if err := f.call("snapshot-rm"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.snapshots(), key(fs, group, subvolume)+"@"+name)
+	return nil
+}
+
+// Clone implements controller.FS: the clone completes at once unless
+// CloneStates says otherwise.
+func (f *FS) Clone(ctx context.Context, c ceph.CloneSpec) error {
+	if err := f.call("clone"); err != nil {
+		return err
+	}
+	return f.CreateSubvolume(ctx, ceph.SubvolumeSpec{FS: c.FS, Group: c.TargetGroup, Name: c.Target, Size: 1 << 30, Pool: c.Pool})
+}
+
+// CloneStatus implements controller.FS.
+func (f *FS) CloneStatus(_ context.Context, fs, group, name string) (*ceph.CloneState, error) {
+	if err := f.call("clone-status"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.Subvolumes[key(fs, group, name)]; !ok {
+		return nil, fmt.Errorf("clone %s: %w", name, errs.ErrNotFound)
+	}
+	if st, ok := f.CloneStates[name]; ok {
+		return &st, nil
+	}
+	return &ceph.CloneState{State: "complete"}, nil
+}
+
+// ForceRemoveSubvolume implements controller.FS.
+func (f *FS) ForceRemoveSubvolume(ctx context.Context, fs, group, name string) error {
+	return f.RemoveSubvolume(ctx, fs, group, name)
+}
+
+// Filesystems implements controller.FS.
+func (f *FS) Filesystems(context.Context) ([]string, error) { return []string{"myfs"}, f.call("fs-ls") }
+
+// PutRecord implements controller.FS.
+func (f *FS) PutRecord(_ context.Context, fs, k string, v []byte) error {
+	if err := f.call("record-put"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Records == nil {
+		f.Records = map[string][]byte{}
+	}
+	f.Records[fs+"/"+k] = v
+	return nil
+}
+
+// GetRecord implements controller.FS.
+func (f *FS) GetRecord(_ context.Context, fs, k string) ([]byte, error) {
+	if err := f.call("record-get"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.Records[fs+"/"+k]
+	if !ok {
+		return nil, fmt.Errorf("record %s: %w", k, errs.ErrNotFound)
+	}
+	return v, nil
+}
+
+// ListRecords implements controller.FS.
+func (f *FS) ListRecords(_ context.Context, fs string) (map[string][]byte, error) {
+	if err := f.call("record-list"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]byte{}
+	for k, v := range f.Records {
+		if name, ok := strings.CutPrefix(k, fs+"/"); ok {
+			out[name] = v
+		}
+	}
+	return out, nil
+}
+
+// DeleteRecord implements controller.FS.
+func (f *FS) DeleteRecord(_ context.Context, fs, k string) error {
+	if err := f.call("record-rm"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.Records, fs+"/"+k)
+	return nil
+}

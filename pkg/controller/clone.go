@@ -1,0 +1,186 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+)
+
+// CloneWait is how long CreateVolume waits for a clone to complete before
+// answering Aborted (the provisioner retries, and the retry picks the same
+// clone up). Small clones finish within one call. The RPC's own deadline
+// always wins.
+var CloneWait = 30 * time.Second
+
+// cloneSourcePrefix names the temporary snapshot a volume-to-volume clone is
+// copied from; it is removed once the clone is complete.
+const cloneSourcePrefix = "csi-clone-"
+
+// cloneSource is where a new volume's data comes from: a snapshot, or a
+// volume through a temporary snapshot.
+type cloneSource struct {
+	snap      volumeid.Snapshot
+	size      int64 // the source's quota: the least the new volume may have
+	temporary bool  // snap was made for this clone
+}
+
+// resolveSource checks a content source and returns the snapshot to clone
+// from. It is called only before the clone starts.
+func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeContentSource, target volumeid.Volume, name string) (*cloneSource, error) {
+	if id := src.GetSnapshot().GetSnapshotId(); id != "" {
+		snap, err := volumeid.DecodeSnapshot(id)
+		if err != nil {
+			return nil, fmt.Errorf("source snapshot %q: %w", id, errs.ErrNotFound)
+		}
+		if err := sameFilesystem(snap.Volume, target); err != nil {
+			return nil, err
+		}
+		rec, err := s.snapshotRecord(ctx, fs, snap)
+		if err == nil && rec.ID != id {
+			err = errs.ErrNotFound
+		}
+		if err == nil {
+			err = fs.SnapshotExists(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
+		}
+		return &cloneSource{snap: snap, size: rec.Size}, nil
+	}
+	id := src.GetVolume().GetVolumeId()
+	vol, err := volumeid.DecodeVolume(id)
+	if err != nil {
+		return nil, fmt.Errorf("source volume %q: %w", id, errs.ErrNotFound)
+	}
+	if err := sameFilesystem(vol, target); err != nil {
+		return nil, err
+	}
+	sv, err := existing(ctx, fs, vol)
+	if err != nil {
+		return nil, fmt.Errorf("source volume %q: %w", id, err)
+	}
+	return &cloneSource{
+		snap:      volumeid.Snapshot{Volume: vol, Name: volumeid.DeriveName(cloneSourcePrefix, name)},
+		size:      sv.Size,
+		temporary: true,
+	}, nil
+}
+
+func sameFilesystem(src, target volumeid.Volume) error {
+	if src.ClusterID != target.ClusterID || src.FSName != target.FSName {
+		return errs.Invalid("the source is in filesystem %s/%s; a clone must be in the same filesystem, not %s/%s",
+			src.ClusterID, src.FSName, target.ClusterID, target.FSName)
+	}
+	return nil
+}
+
+// createFromSource makes the volume a clone of a snapshot or volume and
+// waits, within CloneWait and the RPC deadline, for Ceph to finish copying.
+// It is idempotent: a retry finds the clone by its derived name and goes on
+// waiting for it (no second clone), even after a driver restart.
+func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVolumeRequest, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+	log := klog.FromContext(ctx).WithValues("clone", vol.Subvolume)
+	src := req.GetVolumeContentSource()
+	st, err := fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if errors.Is(err, errs.ErrNotFound) {
+		cs, err := s.resolveSource(ctx, fs, src, vol, req.GetName())
+		if err != nil {
+			return nil, err
+		}
+		if size < cs.size {
+			return nil, outOfRange("requested %d bytes, smaller than the source's %d", size, cs.size)
+		}
+		if cs.temporary {
+			if err := fs.CreateSnapshot(ctx, cs.snap.FSName, cs.snap.Group, cs.snap.Subvolume, cs.snap.Name); err != nil {
+				return nil, err
+			}
+		}
+		if err := fs.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
+			return nil, err
+		}
+		err = fs.Clone(ctx, ceph.CloneSpec{
+			FS: vol.FSName, Group: cs.snap.Group, Subvolume: cs.snap.Subvolume, Snapshot: cs.snap.Name,
+			TargetGroup: vol.Group, Target: vol.Subvolume, Pool: p.pool,
+		})
+		if err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
+			return nil, err
+		}
+		log.V(2).Info("Clone started", "source", cs.snap.Subvolume+"@"+cs.snap.Name)
+		st = &ceph.CloneState{State: "pending"}
+	} else if err != nil {
+		return nil, err
+	}
+	if st, err = s.waitForClone(ctx, fs, vol, st); err != nil {
+		return nil, err
+	}
+	switch st.State {
+	case "complete":
+	case "failed", "canceled":
+		// Remove the remains so that the provisioner's retry starts over.
+		if err := fs.ForceRemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
+			return nil, fmt.Errorf("clean up %s clone: %w", st.State, err)
+		}
+		return nil, fmt.Errorf("clone of volume %q %s (%s); removed it, a retry starts over", req.GetName(), st.State, st.Failure)
+	default:
+		return nil, fmt.Errorf("%w: clone of volume %q is %s; retry later", errs.ErrBusy, req.GetName(), st.State)
+	}
+	if v := src.GetVolume(); v != nil {
+		// The temporary snapshot has served; the source volume may
+		// have been deleted meanwhile (it is then retained by this snapshot).
+		srcVol, err := volumeid.DecodeVolume(v.GetVolumeId())
+		if err == nil {
+			if err := fs.RemoveSnapshot(ctx, srcVol.FSName, srcVol.Group, srcVol.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName())); err != nil {
+				return nil, fmt.Errorf("remove temporary snapshot: %w", err)
+			}
+		}
+	}
+	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if err != nil {
+		return nil, err
+	}
+	if sv.Size != size {
+		if err := fs.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
+			return nil, err
+		}
+		sv.Size = size
+	}
+	return sv, nil
+}
+
+// waitForClone polls the clone's state, backing off from 100 ms to 2 s,
+// until it is no longer pending or in progress, or the wait is over.
+func (s *Server) waitForClone(ctx context.Context, fs FS, vol volumeid.Volume, st *ceph.CloneState) (*ceph.CloneState, error) {
+	wait := CloneWait
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave time to answer before the caller gives up.
+		wait = min(wait, time.Until(dl)-time.Second)
+	}
+	start := time.Now()
+	delay := 100 * time.Millisecond
+	for st.State == "pending" || st.State == "in-progress" {
+		if time.Since(start)+delay > wait {
+			klog.FromContext(ctx).V(2).Info("Clone not complete yet", "state", st.State, "waited", time.Since(start).Round(time.Millisecond))
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+		var err error
+		if st, err = fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
+			return nil, err
+		}
+	}
+	klog.FromContext(ctx).V(2).Info("Clone finished", "state", st.State, "took", time.Since(start).Round(time.Millisecond))
+	return st, nil
+}

@@ -1,0 +1,325 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+)
+
+// Snapshots are CephFS subvolume snapshots named after the CSI request name
+// (like volumes). Ceph scopes snapshot names to their subvolume, but CSI
+// scopes them to the driver, so each snapshot also has a record, keyed by
+// its name, in an omap object of the filesystem's metadata pool. The record
+// is written before the snapshot is taken: a retry after a crash finds it
+// and completes the snapshot, and the same name for another source is
+// refused even half-way through.
+type snapshotRecord struct {
+	ID      string `json:"id"`
+	Source  string `json:"source"`
+	Created int64  `json:"created"` // unix nanoseconds
+	Size    int64  `json:"size"`    // the source's quota when taken
+}
+
+const (
+	paramSnapshotNamePrefix   = "snapshotNamePrefix"
+	defaultSnapshotNamePrefix = "csi-snap-"
+)
+
+func (r *snapshotRecord) csi() *csi.Snapshot {
+	return &csi.Snapshot{
+		SnapshotId:     r.ID,
+		SourceVolumeId: r.Source,
+		SizeBytes:      r.Size,
+		CreationTime:   timestamppb.New(time.Unix(0, r.Created)),
+		ReadyToUse:     true,
+	}
+}
+
+func decodeRecord(data []byte) (*snapshotRecord, error) {
+	var r snapshotRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("snapshot record: %w", err)
+	}
+	return &r, nil
+}
+
+// snapshotPrefix validates a VolumeSnapshotClass's parameters.
+func snapshotPrefix(params map[string]string, clusterID string) (string, error) {
+	prefix := defaultSnapshotNamePrefix
+	for k, v := range params {
+		switch {
+		case k == paramSnapshotNamePrefix:
+			if !volumeid.ValidName(v) {
+				return "", errs.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", k, v)
+			}
+			prefix = v
+		case k == paramClusterID:
+			if v != clusterID {
+				return "", errs.Invalid("parameter %s=%q: the source volume is in cluster %q", k, v, clusterID)
+			}
+		case k == paramFSName, strings.HasPrefix(k, sidecarPrefix):
+		default:
+			return "", errs.Invalid("unknown parameter %q", k)
+		}
+	}
+	return prefix, nil
+}
+
+// CreateSnapshot snapshots a volume.
+func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	if req.GetName() == "" {
+		return nil, errs.Invalid("snapshot name is required")
+	}
+	if req.GetSourceVolumeId() == "" {
+		return nil, errs.Invalid("source volume ID is required")
+	}
+	src, err := volumeid.DecodeVolume(req.GetSourceVolumeId())
+	if err != nil {
+		return nil, fmt.Errorf("source volume %q: %w", req.GetSourceVolumeId(), errs.ErrNotFound)
+	}
+	prefix, err := snapshotPrefix(req.GetParameters(), src.ClusterID)
+	if err != nil {
+		return nil, err
+	}
+	snap := volumeid.Snapshot{Volume: src, Name: volumeid.DeriveName(prefix, req.GetName())}
+	id, err := snap.Encode()
+	if err != nil {
+		return nil, errs.Invalid("snapshot %q: %v", req.GetName(), err)
+	}
+	release, err := s.lockSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	fs, err := s.open(ctx, src, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+
+	rec, err := s.snapshotRecord(ctx, fs, snap)
+	switch {
+	case err == nil && rec.Source != req.GetSourceVolumeId():
+		return nil, fmt.Errorf("%w: snapshot %q exists for another source volume (%s)", errs.ErrAlreadyExists, req.GetName(), rec.Source)
+	case err == nil:
+		// Taken before, or the first attempt stopped between the record
+		// and the snapshot: make sure the snapshot exists.
+	case errors.Is(err, errs.ErrNotFound):
+		sv, err := existing(ctx, fs, src)
+		if err != nil {
+			return nil, err
+		}
+		rec = &snapshotRecord{ID: id, Source: req.GetSourceVolumeId(), Created: time.Now().UnixNano(), Size: sv.Size}
+		data, _ := json.Marshal(rec)
+		if err := fs.PutRecord(ctx, src.FSName, snap.Name, data); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	if err := fs.CreateSnapshot(ctx, src.FSName, src.Group, src.Subvolume, snap.Name); err != nil {
+		return nil, err
+	}
+	klog.FromContext(ctx).V(4).Info("Snapshot taken", "snapshot", id)
+	return &csi.CreateSnapshotResponse{Snapshot: rec.csi()}, nil
+}
+
+// snapshotRecord reads the record of a snapshot name.
+func (s *Server) snapshotRecord(ctx context.Context, fs FS, snap volumeid.Snapshot) (*snapshotRecord, error) {
+	data, err := fs.GetRecord(ctx, snap.FSName, snap.Name)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(data)
+}
+
+// DeleteSnapshot removes a snapshot and its record. A snapshot that clones
+// are still copying from cannot be removed yet (FailedPrecondition).
+func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, errs.Invalid("snapshot ID is required")
+	}
+	snap, err := volumeid.DecodeSnapshot(req.GetSnapshotId())
+	if errors.Is(err, volumeid.ErrCephCSI) {
+		return nil, fmt.Errorf("%w: %v: snapshots made by ceph-csi cannot be deleted by this driver yet", errs.ErrFailedPrecondition, err)
+	}
+	if err != nil {
+		klog.FromContext(ctx).Info("Deleting a malformed snapshot ID: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	release, err := s.lockSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	fs, err := s.open(ctx, snap.Volume, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	if err := fs.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
+		if errors.Is(err, errs.ErrFailedPrecondition) {
+			return nil, fmt.Errorf("snapshot %s has clones in progress; delete it when they finish: %w", req.GetSnapshotId(), err)
+		}
+		return nil, err
+	}
+	// Remove the record only if it is this snapshot's: the name may have
+	// been taken for another source after this one was deleted.
+	rec, err := s.snapshotRecord(ctx, fs, snap)
+	switch {
+	case err == nil && rec.ID == req.GetSnapshotId():
+		if err := fs.DeleteRecord(ctx, snap.FSName, snap.Name); err != nil {
+			return nil, err
+		}
+	case err != nil && !errors.Is(err, errs.ErrNotFound):
+		return nil, err
+	}
+	klog.FromContext(ctx).V(4).Info("Snapshot deleted", "snapshot", req.GetSnapshotId())
+	return &csi.DeleteSnapshotResponse{}, nil
+}
+
+// ListSnapshots lists snapshot records: one by ID, those of one source
+// volume, or all of them in every configured cluster, sorted by ID and paged
+// with a decimal index as token.
+func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+	if req.GetMaxEntries() < 0 {
+		return nil, errs.Invalid("max_entries must not be negative")
+	}
+	var recs []*snapshotRecord
+	var err error
+	switch {
+	case req.GetSnapshotId() != "":
+		recs, err = s.listByID(ctx, req.GetSnapshotId(), req.GetSecrets())
+	case req.GetSourceVolumeId() != "":
+		recs, err = s.listBySource(ctx, req.GetSourceVolumeId(), req.GetSecrets())
+	default:
+		recs, err = s.listAll(ctx, req.GetSecrets())
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+
+	start := 0
+	if t := req.GetStartingToken(); t != "" {
+		start, err = strconv.Atoi(t)
+		if err != nil || start < 0 || start > len(recs) {
+			return nil, fmt.Errorf("%w: starting token %q is not valid", errs.ErrBusy, t)
+		}
+	}
+	end := len(recs)
+	if n := int(req.GetMaxEntries()); n > 0 && start+n < end {
+		end = start + n
+	}
+	resp := &csi.ListSnapshotsResponse{}
+	for _, r := range recs[start:end] {
+		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: r.csi()})
+	}
+	if end < len(recs) {
+		resp.NextToken = strconv.Itoa(end)
+	}
+	return resp, nil
+}
+
+func (s *Server) listByID(ctx context.Context, id string, secrets map[string]string) ([]*snapshotRecord, error) {
+	snap, err := volumeid.DecodeSnapshot(id)
+	if err != nil {
+		return nil, nil
+	}
+	if _, err := s.cfg.Cluster(snap.ClusterID); err != nil {
+		return nil, nil
+	}
+	fs, err := s.open(ctx, snap.Volume, secrets)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	rec, err := s.snapshotRecord(ctx, fs, snap)
+	if errors.Is(err, errs.ErrNotFound) || (err == nil && rec.ID != id) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []*snapshotRecord{rec}, nil
+}
+
+func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {
+	vol, err := volumeid.DecodeVolume(source)
+	if err != nil {
+		return nil, nil
+	}
+	if _, err := s.cfg.Cluster(vol.ClusterID); err != nil {
+		return nil, nil
+	}
+	fs, err := s.open(ctx, vol, secrets)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	all, err := recordsOf(ctx, fs, vol.FSName)
+	if err != nil {
+		return nil, err
+	}
+	var out []*snapshotRecord
+	for _, r := range all {
+		if r.Source == source {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) listAll(ctx context.Context, secrets map[string]string) ([]*snapshotRecord, error) {
+	var out []*snapshotRecord
+	for _, cluster := range s.cfg.Clusters() {
+		fs, err := s.connectTo(ctx, cluster, secrets)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
+		}
+		names, err := fs.Filesystems(ctx)
+		if err == nil {
+			for _, name := range names {
+				var recs []*snapshotRecord
+				if recs, err = recordsOf(ctx, fs, name); err != nil {
+					break
+				}
+				out = append(out, recs...)
+			}
+		}
+		fs.Release()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
+		}
+	}
+	return out, nil
+}
+
+func recordsOf(ctx context.Context, fs FS, fsName string) ([]*snapshotRecord, error) {
+	all, err := fs.ListRecords(ctx, fsName)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*snapshotRecord, 0, len(all))
+	for name, data := range all {
+		r, err := decodeRecord(data)
+		if err != nil {
+			klog.FromContext(ctx).Info("Skipping an unreadable snapshot record", "name", name, "reason", err.Error())
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,84 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+var rwx = mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
+
+// createVolume makes a volume (from src when not nil) and deletes it when
+// the test ends.
+func createVolume(t *testing.T, drv *testcluster.Clients, c *testcluster.Cluster, name string, size int64, src *csi.VolumeContentSource) *csi.Volume {
+	t.Helper()
+	resp, err := drv.Controller.CreateVolume(context.Background(), &csi.CreateVolumeRequest{
+		Name: name + "-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: size},
+		VolumeCapabilities: []*csi.VolumeCapability{rwx}, Parameters: c.Params(), Secrets: c.Secrets(),
+		VolumeContentSource: src,
+	})
+	if err != nil {
+		t.Fatalf("CreateVolume %s: %v", name, err)
+	}
+	t.Cleanup(func() { deleteEventually(t, drv, resp.GetVolume().GetVolumeId(), c.Secrets()) })
+	return resp.GetVolume()
+}
+
+// mountVolume stages and publishes a volume and returns the target path;
+// both are undone when the test ends.
+func mountVolume(t *testing.T, drv *testcluster.Clients, c *testcluster.Cluster, vol *csi.Volume) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
+	if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
+		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, VolumeCapability: rwx,
+		VolumeContext: vol.GetVolumeContext(), Secrets: c.Secrets(),
+	}); err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if _, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
+		VolumeContext: vol.GetVolumeContext(),
+	}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
+			t.Errorf("unpublish: %v", err)
+		}
+		if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging}); err != nil {
+			t.Errorf("unstage: %v", err)
+		}
+	})
+	return target
+}
+
+// files lists the regular files in dir.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
