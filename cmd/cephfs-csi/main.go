@@ -28,6 +28,7 @@ func main() {
 	fs.StringVar(&opts.DefaultMounter, "default-mounter", opts.DefaultMounter, "node: mounter for volumes that name none: auto (kernel if it has CephFS, else fuse), fuse or kernel")
 	fs.StringVar(&opts.KeyDir, "keys-dir", opts.KeyDir, "node: directory (on tmpfs) for short-lived CephX key files")
 	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
+	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve Prometheus metrics on this address (e.g. :8080); empty = off")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
 	if *version {

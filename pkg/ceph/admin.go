@@ -17,9 +17,15 @@ import (
 type Admin struct {
 	conn    *rados.Conn
 	slots   chan struct{} // the connection's in-flight calls
+	observe Observer
 	fsa     *admin.FSAdmin
 	cache   *clusterCache
 	release func()
+}
+
+// call describes one call on this connection for bounded.
+func (a *Admin) call(op string) call {
+	return call{slots: a.slots, op: op, observe: a.observe}
 }
 
 // Release returns the connection to the pool.
@@ -91,7 +97,7 @@ func (a *Admin) EnsureGroup(ctx context.Context, fs, group string) error {
 		return nil
 	}
 	// Idempotent in the mgr: creating an existing group succeeds.
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("create subvolume group %s/%s", fs, group), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("subvolumegroup_create"), fmt.Sprintf("create subvolume group %s/%s", fs, group), func() (struct{}, error) {
 		return struct{}{}, a.fsa.CreateSubVolumeGroup(fs, group, nil)
 	})
 	if err != nil {
@@ -121,7 +127,7 @@ func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
 		Mode:       s.Mode,
 		PoolLayout: s.Pool,
 	}
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("create subvolume %s/%s/%s", s.FS, s.Group, s.Name), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("subvolume_create"), fmt.Sprintf("create subvolume %s/%s/%s", s.FS, s.Group, s.Name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.CreateSubVolume(s.FS, s.Group, s.Name, opts)
 	})
 	if errors.Is(err, errs.ErrNotFound) {
@@ -134,7 +140,7 @@ func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
 // SubvolumeInfo describes a subvolume; errs.ErrNotFound when it does not
 // exist.
 func (a *Admin) SubvolumeInfo(ctx context.Context, fs, group, name string) (*Subvolume, error) {
-	info, err := bounded(ctx, a.slots, fmt.Sprintf("subvolume info %s/%s/%s", fs, group, name), func() (*admin.SubVolumeInfo, error) {
+	info, err := bounded(ctx, a.call("subvolume_info"), fmt.Sprintf("subvolume info %s/%s/%s", fs, group, name), func() (*admin.SubVolumeInfo, error) {
 		return a.fsa.SubVolumeInfo(fs, group, name)
 	})
 	if err != nil {
@@ -155,19 +161,12 @@ func (a *Admin) SubvolumeInfo(ctx context.Context, fs, group, name string) (*Sub
 	return sv, nil
 }
 
-// SubvolumePath returns the path of a subvolume from the filesystem root.
-func (a *Admin) SubvolumePath(ctx context.Context, fs, group, name string) (string, error) {
-	return bounded(ctx, a.slots, fmt.Sprintf("get path of subvolume %s/%s/%s", fs, group, name), func() (string, error) {
-		return a.fsa.SubVolumePath(fs, group, name)
-	})
-}
-
 // RemoveSubvolume deletes a subvolume. Its snapshots, if any, are retained
 // (Ceph's --retain-snapshots), so that they outlive their source volume as
 // CSI expects; Ceph purges the subvolume when its last snapshot goes.
 // A subvolume that does not exist is not an error.
 func (a *Admin) RemoveSubvolume(ctx context.Context, fs, group, name string) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("subvolume_rm"), fmt.Sprintf("remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.RemoveSubVolumeWithFlags(fs, group, name, admin.SubVolRmFlags{RetainSnapshots: true})
 	})
 	if errors.Is(err, errs.ErrNotFound) {
@@ -178,7 +177,7 @@ func (a *Admin) RemoveSubvolume(ctx context.Context, fs, group, name string) err
 
 // ResizeSubvolume sets a subvolume's quota.
 func (a *Admin) ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("resize subvolume %s/%s/%s", fs, group, name), func() (*admin.SubVolumeResizeResult, error) {
+	_, err := bounded(ctx, a.call("subvolume_resize"), fmt.Sprintf("resize subvolume %s/%s/%s", fs, group, name), func() (*admin.SubVolumeResizeResult, error) {
 		return a.fsa.ResizeSubVolume(fs, group, name, admin.ByteCount(size), true)
 	})
 	return err

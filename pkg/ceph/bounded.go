@@ -16,6 +16,19 @@ const DefaultTimeout = 30 * time.Second
 // instead of piling up threads behind a cluster that does not answer.
 const MaxPendingCalls = 32
 
+// Observer is told of every Ceph call's duration and outcome (metrics).
+type Observer interface {
+	ObserveCephCall(op string, d time.Duration, err error)
+}
+
+// call is one call's bookkeeping: the connection's slots, the operation's
+// short name (a metrics label) and who to tell.
+type call struct {
+	slots   chan struct{}
+	op      string
+	observe Observer
+}
+
 // bounded runs fn, a blocking call into librados, and returns when it returns
 // or when ctx ends, whichever is first.
 //
@@ -25,7 +38,7 @@ const MaxPendingCalls = 32
 // or a segfault). So connections run without that timeout, and a call
 // abandoned on ctx's end goes on in the background, holding one of the
 // connection's slots, until the cluster answers.
-func bounded[T any](ctx context.Context, slots chan struct{}, what string, fn func() (T, error)) (T, error) {
+func bounded[T any](ctx context.Context, c call, what string, fn func() (T, error)) (T, error) {
 	var zero T
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -33,9 +46,9 @@ func bounded[T any](ctx context.Context, slots chan struct{}, what string, fn fu
 		defer cancel()
 	}
 	select {
-	case slots <- struct{}{}:
+	case c.slots <- struct{}{}:
 	default:
-		return zero, fmt.Errorf("%s: %w: %d earlier calls to the cluster are still unanswered", what, errs.ErrUnavailable, cap(slots))
+		return zero, fmt.Errorf("%s: %w: %d earlier calls to the cluster are still unanswered", what, errs.ErrUnavailable, cap(c.slots))
 	}
 	type result struct {
 		v   T
@@ -44,8 +57,11 @@ func bounded[T any](ctx context.Context, slots chan struct{}, what string, fn fu
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		defer func() { <-slots }()
+		defer func() { <-c.slots }()
 		v, err := fn()
+		if c.observe != nil {
+			c.observe.ObserveCephCall(c.op, time.Since(start), err)
+		}
 		done <- result{v, err}
 	}()
 	select {

@@ -24,6 +24,8 @@ type Pool struct {
 	// Mon and mgr commands are bounded by the caller's context (see bounded).
 	OpTimeout   time.Duration
 	IdleTimeout time.Duration
+	// Observer, when set, is told of every Ceph call.
+	Observer Observer
 
 	mu       sync.Mutex
 	conns    map[string]*pooledConn
@@ -99,6 +101,7 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds Crede
 	return &Admin{
 		conn:    pc.conn,
 		slots:   pc.slots,
+		observe: p.Observer,
 		fsa:     admin.NewFromConn(pc.conn),
 		cache:   p.cache(cluster.ClusterID),
 		release: func() { p.release(pc) },
@@ -131,7 +134,7 @@ func (p *Pool) dial(ctx context.Context, cluster *config.Cluster, creds Credenti
 			return nil, classify(err, fmt.Sprintf("%s: set option %s", what, o[0]))
 		}
 	}
-	_, err = bounded(ctx, make(chan struct{}, 1), what, func() (struct{}, error) {
+	_, err = bounded(ctx, call{slots: make(chan struct{}, 1), op: "connect", observe: p.Observer}, what, func() (struct{}, error) {
 		err := conn.Connect()
 		if err != nil {
 			conn.Shutdown()

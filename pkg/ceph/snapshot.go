@@ -15,7 +15,7 @@ import (
 // CreateSnapshot snapshots a subvolume; an existing snapshot of that name is
 // not an error.
 func (a *Admin) CreateSnapshot(ctx context.Context, fs, group, subvolume, name string) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("create snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("snapshot_create"), fmt.Sprintf("create snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
 		return struct{}{}, a.fsa.CreateSubVolumeSnapshot(fs, group, subvolume, name)
 	})
 	if errors.Is(err, errs.ErrAlreadyExists) {
@@ -26,7 +26,7 @@ func (a *Admin) CreateSnapshot(ctx context.Context, fs, group, subvolume, name s
 
 // SnapshotExists reports whether a snapshot exists (errs.ErrNotFound if not).
 func (a *Admin) SnapshotExists(ctx context.Context, fs, group, subvolume, name string) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("snapshot info %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (*admin.SubVolumeSnapshotInfo, error) {
+	_, err := bounded(ctx, a.call("snapshot_info"), fmt.Sprintf("snapshot info %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (*admin.SubVolumeSnapshotInfo, error) {
 		return a.fsa.SubVolumeSnapshotInfo(fs, group, subvolume, name)
 	})
 	return err
@@ -35,7 +35,7 @@ func (a *Admin) SnapshotExists(ctx context.Context, fs, group, subvolume, name s
 // RemoveSnapshot deletes a snapshot; a missing one is not an error. A
 // snapshot with clones in progress gives errs.ErrFailedPrecondition.
 func (a *Admin) RemoveSnapshot(ctx context.Context, fs, group, subvolume, name string) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("remove snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("snapshot_rm"), fmt.Sprintf("remove snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
 		return struct{}{}, a.fsa.RemoveSubVolumeSnapshot(fs, group, subvolume, name)
 	})
 	if errors.Is(err, errs.ErrNotFound) {
@@ -74,7 +74,7 @@ func (a *Admin) Clone(ctx context.Context, c CloneSpec) error {
 	if err != nil {
 		return err
 	}
-	_, err = bounded(ctx, a.slots, fmt.Sprintf("clone snapshot %s of %s/%s/%s to %s/%s", c.Snapshot, c.FS, c.Group, c.Subvolume, c.TargetGroup, c.Target), func() (struct{}, error) {
+	_, err = bounded(ctx, a.call("clone"), fmt.Sprintf("clone snapshot %s of %s/%s/%s to %s/%s", c.Snapshot, c.FS, c.Group, c.Subvolume, c.TargetGroup, c.Target), func() (struct{}, error) {
 		_, status, err := a.conn.MgrCommand([][]byte{buf})
 		if err != nil && status != "" {
 			err = fmt.Errorf("%w: %s", err, status)
@@ -93,7 +93,7 @@ type CloneState struct {
 // CloneStatus reports a clone's state; errs.ErrNotFound when there is no
 // subvolume of that name.
 func (a *Admin) CloneStatus(ctx context.Context, fs, group, name string) (*CloneState, error) {
-	st, err := bounded(ctx, a.slots, fmt.Sprintf("clone status %s/%s/%s", fs, group, name), func() (*admin.CloneStatus, error) {
+	st, err := bounded(ctx, a.call("clone_status"), fmt.Sprintf("clone status %s/%s/%s", fs, group, name), func() (*admin.CloneStatus, error) {
 		return a.fsa.CloneStatus(fs, group, name)
 	})
 	if err != nil {
@@ -109,7 +109,7 @@ func (a *Admin) CloneStatus(ctx context.Context, fs, group, name string) (*Clone
 // ForceRemoveSubvolume deletes a subvolume in any state (a failed or
 // canceled clone); a missing one is not an error.
 func (a *Admin) ForceRemoveSubvolume(ctx context.Context, fs, group, name string) error {
-	_, err := bounded(ctx, a.slots, fmt.Sprintf("force-remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
+	_, err := bounded(ctx, a.call("subvolume_force_rm"), fmt.Sprintf("force-remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.ForceRemoveSubVolume(fs, group, name)
 	})
 	if errors.Is(err, errs.ErrNotFound) {
@@ -146,7 +146,7 @@ func (a *Admin) PutRecord(ctx context.Context, fs, key string, value []byte) err
 	if err != nil {
 		return err
 	}
-	_, err = bounded(ctx, a.slots, "write snapshot record "+key, func() (struct{}, error) {
+	_, err = bounded(ctx, a.call("omap_write"), "write snapshot record "+key, func() (struct{}, error) {
 		defer ioctx.Destroy()
 		return struct{}{}, ioctx.SetOmap(recordObject, map[string][]byte{key: value})
 	})
@@ -176,7 +176,7 @@ func (a *Admin) listRecords(ctx context.Context, fs, prefix string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	out, err := bounded(ctx, a.slots, "read snapshot records", func() (map[string][]byte, error) {
+	out, err := bounded(ctx, a.call("omap_read"), "read snapshot records", func() (map[string][]byte, error) {
 		defer ioctx.Destroy()
 		return ioctx.GetAllOmapValues(recordObject, "", prefix, 256)
 	})
@@ -192,7 +192,7 @@ func (a *Admin) DeleteRecord(ctx context.Context, fs, key string) error {
 	if err != nil {
 		return err
 	}
-	_, err = bounded(ctx, a.slots, "delete snapshot record "+key, func() (struct{}, error) {
+	_, err = bounded(ctx, a.call("omap_rm"), "delete snapshot record "+key, func() (struct{}, error) {
 		defer ioctx.Destroy()
 		return struct{}{}, ioctx.RmOmapKeys(recordObject, []string{key})
 	})
@@ -204,7 +204,7 @@ func (a *Admin) DeleteRecord(ctx context.Context, fs, key string) error {
 
 // Filesystems lists the cluster's filesystems (cached with their pools).
 func (a *Admin) Filesystems(ctx context.Context) ([]string, error) {
-	list, err := bounded(ctx, a.slots, "list filesystems", a.fsa.ListFileSystems)
+	list, err := bounded(ctx, a.call("fs_ls"), "list filesystems", a.fsa.ListFileSystems)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
 	"github.com/cephfs-csi/cephfs-csi/pkg/identity"
+	"github.com/cephfs-csi/cephfs-csi/pkg/metrics"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
 	"github.com/cephfs-csi/cephfs-csi/pkg/node"
 	"github.com/cephfs-csi/cephfs-csi/pkg/server"
@@ -52,6 +53,8 @@ type Options struct {
 	KeyDir string
 	// MountTimeout bounds one mount (node).
 	MountTimeout time.Duration
+	// MetricsAddress, when set, serves Prometheus metrics on /metrics.
+	MetricsAddress string
 }
 
 // DefaultOptions are the flag defaults.
@@ -73,10 +76,11 @@ func DefaultOptions() Options {
 
 // Driver is a configured, listening driver.
 type Driver struct {
-	opts   Options
-	cfg    *config.Config
-	pool   *ceph.Pool
-	server *server.Server
+	opts    Options
+	cfg     *config.Config
+	pool    *ceph.Pool
+	server  *server.Server
+	metrics *metrics.Metrics
 }
 
 // New validates opts, reads the cluster config and opens the endpoint.
@@ -88,23 +92,27 @@ func New(opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(opts.Endpoint)
+	runsController := opts.Mode == ModeController || opts.Mode == ModeAll
+	runsNode := opts.Mode == ModeNode || opts.Mode == ModeAll
+	var ns *node.Server
+	if runsNode {
+		if ns, err = newNodeServer(opts, cfg); err != nil {
+			return nil, err
+		}
+	}
+	m := metrics.New()
+	srv, err := server.New(opts.Endpoint, m)
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{opts: opts, cfg: cfg, server: srv}
-	runsController := opts.Mode == ModeController || opts.Mode == ModeAll
+	d := &Driver{opts: opts, cfg: cfg, server: srv, metrics: m}
 	csi.RegisterIdentityServer(srv.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
 	if runsController {
 		d.pool = ceph.NewPool(opts.CephTimeout, 5*time.Minute)
+		d.pool.Observer = m
 		csi.RegisterControllerServer(srv.GRPC, controller.New(cfg, d.connect))
 	}
-	if opts.Mode == ModeNode || opts.Mode == ModeAll {
-		ns, err := newNodeServer(opts, cfg)
-		if err != nil {
-			srv.Close()
-			return nil, err
-		}
+	if runsNode {
 		csi.RegisterNodeServer(srv.GRPC, ns)
 	}
 	return d, nil
@@ -182,6 +190,13 @@ func (d *Driver) Addr() string { return d.server.Addr().String() }
 func (d *Driver) Run(ctx context.Context) error {
 	klog.InfoS("Driver started", "name", d.opts.DriverName, "version", Version, "mode", d.opts.Mode,
 		"endpoint", d.opts.Endpoint, "nodeID", d.opts.NodeID, "clusters", len(d.cfg.Clusters()))
+	if d.opts.MetricsAddress != "" {
+		go func() {
+			if err := d.metrics.Serve(ctx, d.opts.MetricsAddress); err != nil {
+				klog.ErrorS(err, "Metrics server stopped")
+			}
+		}()
+	}
 	err := d.server.Serve(ctx, d.opts.DrainTimeout)
 	if d.pool != nil {
 		d.pool.Close()

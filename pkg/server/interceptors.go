@@ -40,10 +40,22 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// Interceptor is the driver's one unary interceptor: it gives each request an
-// id, logs the request and response with secrets stripped, turns a panic into
-// codes.Internal, maps plain errors to gRPC codes, and reports slow calls.
-func Interceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+// Observer is told of every answered RPC (metrics).
+type Observer interface {
+	ObserveRPC(method string, code codes.Code, d time.Duration)
+}
+
+// Interceptor returns the driver's one unary interceptor: it gives each
+// request an id, logs the request and response with secrets stripped, turns a
+// panic into codes.Internal, maps plain errors to gRPC codes, reports slow
+// calls and tells obs (when not nil).
+func Interceptor(obs Observer) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return intercept(ctx, req, info, handler, obs)
+	}
+}
+
+func intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler, obs Observer) (resp any, err error) {
 	id := fmt.Sprintf("%06d", requestSeq.Add(1))
 	ctx = context.WithValue(ctx, requestIDKey{}, id)
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
@@ -64,6 +76,9 @@ func Interceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handl
 		}
 		err = errs.ToStatus(err)
 		took := time.Since(start)
+		if obs != nil {
+			obs.ObserveRPC(method, status.Code(err), took)
+		}
 		switch {
 		case err != nil:
 			logger.Error(err, "RPC failed", "code", status.Code(err), "took", took)

@@ -18,14 +18,15 @@ type Server struct {
 	cleanup  func()
 }
 
-// New listens on endpoint and returns a server ready for registration.
-func New(endpoint string) (*Server, error) {
+// New listens on endpoint and returns a server ready for registration; obs,
+// when not nil, is told of every RPC.
+func New(endpoint string, obs Observer) (*Server, error) {
 	l, cleanup, err := Listen(endpoint)
 	if err != nil {
 		return nil, err
 	}
 	return &Server{
-		GRPC:     grpc.NewServer(grpc.UnaryInterceptor(Interceptor)),
+		GRPC:     grpc.NewServer(grpc.UnaryInterceptor(Interceptor(obs))),
 		listener: l,
 		cleanup:  cleanup,
 	}, nil

@@ -105,7 +105,7 @@ func TestInterceptor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Interceptor(context.Background(), nil, info, tt.handler)
+			_, err := Interceptor(nil)(context.Background(), nil, info, tt.handler)
 			if status.Code(err) != tt.want {
 				t.Errorf("code = %v (%v), want %v", status.Code(err), err, tt.want)
 			}
