@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
 
@@ -135,7 +136,21 @@ func newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
 	}
 	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter)
+	warnIfNotTmpfs(opts.KeyDir)
 	return ns, nil
+}
+
+// warnIfNotTmpfs logs when key files would land on a disk: they live for
+// the length of a mount command, but a crash at the wrong moment leaves one.
+func warnIfNotTmpfs(dir string) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		klog.ErrorS(err, "Cannot create the key directory", "dir", dir)
+		return
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC {
+		klog.InfoS("WARNING: the key directory is not on tmpfs; put --keys-dir on a memory-backed volume", "dir", dir)
+	}
 }
 
 func (o Options) validate() error {
