@@ -210,17 +210,8 @@ func TestConcurrentCreateOneName(t *testing.T) {
 		id = resp.GetVolume().GetVolumeId()
 	}
 	defer deleteVolume(t, s, c, id)
-	v, _ := volumeid.DecodeVolume(id)
-	var names []struct{ Name string }
-	c.CephJSON(t, &names, "fs", "subvolume", "ls", v.FSName, "--group_name", v.Group)
-	count := 0
-	for _, e := range names {
-		if e.Name == v.Subvolume {
-			count++
-		}
-	}
-	if count != 1 {
-		t.Fatalf("%d subvolumes named %s", count, v.Subvolume)
+	if n := c.CountSubvolumes(t, id); n != 1 {
+		t.Fatalf("%d subvolumes for %s", n, id)
 	}
 }
 

@@ -72,17 +72,9 @@ func TestNodeLifecycle(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	secrets := c.Secrets()
-	rw := mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
-
-	vol, err := drv.Controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
-		Name: "node-lifecycle-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: 200 << 20},
-		VolumeCapabilities: []*csi.VolumeCapability{rw}, Parameters: c.Params(), Secrets: secrets,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, vc := vol.GetVolume().GetVolumeId(), vol.GetVolume().GetVolumeContext()
-	defer deleteEventually(t, drv, id, secrets)
+	rw := rwx
+	vol := createVolume(t, drv, c, "node-lifecycle", 200<<20, nil)
+	id, vc := vol.GetVolumeId(), vol.GetVolumeContext()
 	staging := filepath.Join(dir, "staging")
 	stage := func() error {
 		_, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{

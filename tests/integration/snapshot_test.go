@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,24 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
-
-func snapshotsOf(t *testing.T, c *testcluster.Cluster, volID string) []string {
-	t.Helper()
-	v, err := volumeid.DecodeVolume(volID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var list []struct{ Name string }
-	c.CephJSON(t, &list, "fs", "subvolume", "snapshot", "ls", v.FSName, v.Subvolume, "--group_name", v.Group)
-	var names []string
-	for _, s := range list {
-		names = append(names, s.Name)
-	}
-	return names
-}
 
 // TestSnapshotRestoreClone: a restored snapshot holds exactly the snapshot's
 // files; a clone holds the source's; no temporary snapshot stays behind; a
@@ -82,7 +67,7 @@ func TestSnapshotRestoreClone(t *testing.T) {
 	if data, _ := os.ReadFile(filepath.Join(cloneDir, "after")); string(data) != "not in the snapshot" {
 		t.Errorf("clone content %q", data)
 	}
-	if got := snapshotsOf(t, c, src.GetVolumeId()); len(got) != 1 || !strings.HasPrefix(got[0], "csi-snap-") {
+	if got := c.Snapshots(t, src.GetVolumeId()); len(got) != 1 || !strings.HasPrefix(got[0], "csi-snap-") {
 		t.Errorf("snapshots of the source after a clone: %v, want only the user's", got)
 	}
 
@@ -105,13 +90,8 @@ func TestSnapshotRestoreClone(t *testing.T) {
 		}
 	}
 	// The last snapshot of a deleted volume takes the volume with it.
-	v, _ := volumeid.DecodeVolume(src.GetVolumeId())
-	var all []struct{ Name string }
-	c.CephJSON(t, &all, "fs", "subvolume", "ls", v.FSName, "--group_name", v.Group)
-	for _, sv := range all {
-		if sv.Name == v.Subvolume {
-			t.Errorf("deleted volume %s still present after its last snapshot went", v.Subvolume)
-		}
+	if n := c.CountSubvolumes(t, src.GetVolumeId()); n != 0 {
+		t.Errorf("deleted volume still present after its last snapshot went")
 	}
 }
 
@@ -156,7 +136,7 @@ func TestCloneSurvivesDriverKill(t *testing.T) {
 	dir := mountVolume(t, drv, c, src)
 	// Enough files that the mgr's copy takes a while.
 	for i := 0; i < 400; i++ {
-		write(t, filepath.Join(dir, "f"+time.Now().Format("150405.000000")+string(rune('a'+i%26))), strings.Repeat("x", 64<<10))
+		write(t, filepath.Join(dir, fmt.Sprintf("f%03d", i)), strings.Repeat("x", 64<<10))
 	}
 
 	procDir := t.TempDir()
@@ -187,22 +167,13 @@ func TestCloneSurvivesDriverKill(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Cleanup(func() { deleteEventually(t, drv, resp.GetVolume().GetVolumeId(), c.Secrets()) })
-	v, _ := volumeid.DecodeVolume(resp.GetVolume().GetVolumeId())
-	var all []struct{ Name string }
-	c.CephJSON(t, &all, "fs", "subvolume", "ls", v.FSName, "--group_name", v.Group)
-	n := 0
-	for _, sv := range all {
-		if sv.Name == v.Subvolume {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := c.CountSubvolumes(t, resp.GetVolume().GetVolumeId()); n != 1 {
 		t.Errorf("%d subvolumes for one clone", n)
 	}
 	if got := len(files(t, mountVolume(t, drv, c, resp.GetVolume()))); got != 400 {
 		t.Errorf("clone holds %d files, want 400", got)
 	}
-	if got := snapshotsOf(t, c, src.GetVolumeId()); len(got) != 0 {
+	if got := c.Snapshots(t, src.GetVolumeId()); len(got) != 0 {
 		t.Errorf("temporary snapshot left on the source: %v", got)
 	}
 }

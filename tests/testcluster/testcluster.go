@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
 // EnvVar names the shared cluster's directory; FaultEnvVar names a second
@@ -156,4 +158,42 @@ func (c *Cluster) CephJSON(t testing.TB, v any, args ...string) {
 	if err := json.Unmarshal([]byte(out), v); err != nil {
 		t.Fatalf("ceph %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// CountSubvolumes counts the subvolumes named as volume volID names one
+// (each name is unique in its group, so 0 or 1 unless something is wrong).
+func (c *Cluster) CountSubvolumes(t testing.TB, volID string) int {
+	t.Helper()
+	v := decode(t, volID)
+	var list []struct{ Name string }
+	c.CephJSON(t, &list, "fs", "subvolume", "ls", v.FSName, "--group_name", v.Group)
+	n := 0
+	for _, e := range list {
+		if e.Name == v.Subvolume {
+			n++
+		}
+	}
+	return n
+}
+
+// Snapshots lists the snapshots of volume volID's subvolume.
+func (c *Cluster) Snapshots(t testing.TB, volID string) []string {
+	t.Helper()
+	v := decode(t, volID)
+	var list []struct{ Name string }
+	c.CephJSON(t, &list, "fs", "subvolume", "snapshot", "ls", v.FSName, v.Subvolume, "--group_name", v.Group)
+	names := make([]string, 0, len(list))
+	for _, s := range list {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+func decode(t testing.TB, volID string) volumeid.Volume {
+	t.Helper()
+	v, err := volumeid.DecodeVolume(volID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
