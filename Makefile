@@ -15,7 +15,7 @@ GO           ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 ENDPOINT     := unix://$(RUN_DIR)/csi.sock
 
-.PHONY: all build deps run test unit integration sanity lint fuzz cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -48,6 +48,7 @@ run: build cluster-up
 
 lint:
 	$(GO) vet ./...
+	cd tests/e2e && $(GO) vet ./...
 	@out=$$(gofmt -l cmd pkg tests hack); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
@@ -66,9 +67,22 @@ fuzz:
 	$(GO) test ./pkg/volumeid/ -run '^$$' -fuzz FuzzDecodeVolume -fuzztime 20s
 	$(GO) test ./pkg/volumeid/ -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime 20s
 
-test: lint integration
+# Driver vs the raw Ceph floor (go-ceph straight), on the shared cluster.
+bench: deps cluster-up
+	CEPHFS_CSI_CLUSTER=$(CLUSTER_DIR) $(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./tests/bench/ 2>/dev/null | grep -E '^(Benchmark|ok|FAIL|PASS)'
+
+# Kubernetes end-to-end test, as root: etcd, kube-apiserver, kube-controller-manager, the CSI sidecars and
+# snapshot-controller (built from tests/e2e/go.mod by hack/e2e-tools.sh, cached in _build/e2e-bin), the
+# driver and the embedded cluster in _build/cluster-e2e. Component logs: _build/e2e-logs.
+e2e: deps
+	@bin=$$(GO=$(GO) hack/e2e-tools.sh) && cd tests/e2e && \
+		CEPHFS_CSI_E2E_BIN=$$bin $(GO) test -v -count=1 -timeout 20m ./... 2>&1 | tee $(BUILD)/e2e.log | \
+		grep -E '^(=== RUN|--- |ok|FAIL|PASS)|wall time|e2e_test.go' ; exit $${PIPESTATUS[0]}
+
+test: lint integration e2e
 
 clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null
 	-@hack/cluster.sh wipe $(FAULT_DIR) 2>/dev/null
+	-@hack/cluster.sh wipe $(BUILD)/cluster-e2e 2>/dev/null
 	rm -rf $(BUILD)

@@ -155,7 +155,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 	return sv, nil
 }
 
-// waitForClone polls the clone's state, backing off from 100 ms to 2 s,
+// waitForClone polls the clone's state, backing off from 100 ms to 1 s,
 // until it is no longer pending or in progress, or the wait is over.
 func (s *Server) waitForClone(ctx context.Context, fs FS, vol volumeid.Volume, st *ceph.CloneState) (*ceph.CloneState, error) {
 	wait := CloneWait
@@ -175,7 +175,7 @@ func (s *Server) waitForClone(ctx context.Context, fs FS, vol volumeid.Volume, s
 			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(2*delay, 2*time.Second)
+		delay = min(2*delay, time.Second)
 		var err error
 		if st, err = fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
 			return nil, err

@@ -40,6 +40,6 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if err := fs.RemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
 		return nil, err
 	}
-	klog.FromContext(ctx).V(4).Info("Removed subvolume", "volume", req.GetVolumeId())
+	klog.FromContext(ctx).V(4).Info("Subvolume removed or already gone", "volume", req.GetVolumeId())
 	return &csi.DeleteVolumeResponse{}, nil
 }

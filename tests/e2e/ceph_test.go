@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cephCluster is the embedded Ceph cluster of hack/cluster.sh that the test
+// boots in its own directory, so that the clusters of the other tests are
+// not disturbed.
+type cephCluster struct {
+	script   string // hack/cluster.sh
+	dir      string
+	conf     string
+	monV2    string // v2:127.0.0.1:PORT
+	fs       string
+	group    string
+	adminKey string
+}
+
+// cephCLITimeout bounds one ceph command.
+const cephCLITimeout = 60 * time.Second
+
+// bootCeph starts (or reuses) the cluster in dir; hack/cluster.sh's output
+// goes to logPath.
+func bootCeph(ctx context.Context, repo, dir, logPath string) (*cephCluster, error) {
+	c := &cephCluster{script: filepath.Join(repo, "hack", "cluster.sh"), dir: dir}
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.script, "up", dir, "--name", "e2e")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", dir, err, logPath, tail(logPath, 20))
+	}
+	return c, c.loadEnv(ctx)
+}
+
+// loadEnv reads the settings `hack/cluster.sh env` prints.
+func (c *cephCluster) loadEnv(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, c.script, "env", c.dir).Output()
+	if err != nil {
+		return fmt.Errorf("hack/cluster.sh env %s: %w", c.dir, err)
+	}
+	vars := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			vars[k] = v
+		}
+	}
+	c.conf, c.monV2, c.fs = vars["CEPH_CONF"], vars["CEPH_MON_V2"], vars["CEPH_FS"]
+	c.group, c.adminKey = vars["CEPH_GROUP"], vars["CEPH_ADMIN_KEY"]
+	for k, v := range map[string]string{"CEPH_CONF": c.conf, "CEPH_MON_V2": c.monV2, "CEPH_FS": c.fs,
+		"CEPH_GROUP": c.group, "CEPH_ADMIN_KEY": c.adminKey} {
+		if v == "" {
+			return fmt.Errorf("hack/cluster.sh env %s: no %s", c.dir, k)
+		}
+	}
+	return nil
+}
+
+// wipe stops the cluster's daemons and removes its directory.
+func (c *cephCluster) wipe() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, c.script, "wipe", c.dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/cluster.sh wipe %s: %w\n%s", c.dir, err, out)
+	}
+	return nil
+}
+
+// driverConfig is the driver's cluster config (ceph-csi's config.json)
+// naming this cluster clusterID.
+func (c *cephCluster) driverConfig(clusterID string) ([]byte, error) {
+	return json.Marshal([]map[string]any{{
+		"clusterID": clusterID,
+		"monitors":  []string{c.monV2},
+		"cephFS":    map[string]string{"subvolumeGroup": c.group},
+	}})
+}
+
+// secrets are the admin credentials in the form the driver reads.
+func (c *cephCluster) secrets() map[string]string {
+	return map[string]string{"adminID": "admin", "adminKey": c.adminKey}
+}
+
+// ceph runs the ceph CLI on the cluster and returns its stdout.
+func (c *cephCluster) ceph(ctx context.Context, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, cephCLITimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.conf, "--connect-timeout", "20"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("ceph %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// subvolumeQuota returns the quota (bytes) of a subvolume, 0 for none.
+func (c *cephCluster) subvolumeQuota(ctx context.Context, group, name string) (int64, error) {
+	out, err := c.ceph(ctx, "fs", "subvolume", "info", c.fs, name, "--group_name", group, "--format", "json")
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		BytesQuota json.RawMessage `json:"bytes_quota"` // a number, or "infinite"
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, fmt.Errorf("subvolume info %s/%s: %w: %s", group, name, err, out)
+	}
+	quota, err := strconv.ParseInt(string(info.BytesQuota), 10, 64)
+	if err != nil {
+		return 0, nil // "infinite"
+	}
+	return quota, nil
+}
+
+// subvolumes returns the names of the subvolumes of a group.
+func (c *cephCluster) subvolumes(ctx context.Context, group string) (map[string]bool, error) {
+	out, err := c.ceph(ctx, "fs", "subvolume", "ls", c.fs, "--group_name", group, "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var list []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("subvolume ls %s: %w: %s", group, err, out)
+	}
+	names := map[string]bool{}
+	for _, sv := range list {
+		names[sv.Name] = true
+	}
+	return names, nil
+}
+
+// createSubvolume makes a subvolume with a quota outside the driver and
+// returns its path.
+func (c *cephCluster) createSubvolume(ctx context.Context, group, name string, size int64) (string, error) {
+	if _, err := c.ceph(ctx, "fs", "subvolume", "create", c.fs, name, strconv.FormatInt(size, 10), "--group_name", group); err != nil {
+		return "", err
+	}
+	out, err := c.ceph(ctx, "fs", "subvolume", "getpath", c.fs, name, "--group_name", group)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
