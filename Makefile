@@ -15,7 +15,7 @@ GO           ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 ENDPOINT     := unix://$(RUN_DIR)/csi.sock
 
-.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e image cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -24,6 +24,12 @@ deps:
 
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cephfs-csi
+
+IMAGE ?= quay.io/cephfs-csi/cephfs-csi:$(VERSION)
+
+# Needs a container engine (none runs on the development machines).
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 cluster-up: deps
 	@hack/cluster.sh up $(CLUSTER_DIR)

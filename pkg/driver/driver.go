@@ -137,6 +137,11 @@ func newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
 	}
 	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter)
 	warnIfNotTmpfs(opts.KeyDir)
+	if n, err := mounter.RemoveKeyFiles(opts.KeyDir); err != nil {
+		klog.ErrorS(err, "Cannot clean the key directory", "dir", opts.KeyDir)
+	} else if n > 0 {
+		klog.InfoS("Removed key files left by an earlier run", "count", n, "dir", opts.KeyDir)
+	}
 	return ns, nil
 }
 

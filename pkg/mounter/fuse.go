@@ -47,7 +47,7 @@ func (f *Fuse) Args(req Request, target, keyring string) []string {
 // Mount runs ceph-fuse, which returns once the mount is up; the keyring is
 // removed right after.
 func (f *Fuse) Mount(ctx context.Context, req Request, target string) error {
-	keyring, remove, err := writeKeyFile(f.KeyDir, "keyring-*", fmt.Sprintf("[client.%s]\n\tkey = %s\n", req.Creds.ID, req.Creds.Key))
+	keyring, remove, err := writeKeyFile(f.KeyDir, keyringPattern, fmt.Sprintf("[client.%s]\n\tkey = %s\n", req.Creds.ID, req.Creds.Key))
 	if err != nil {
 		return err
 	}

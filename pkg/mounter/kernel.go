@@ -36,7 +36,7 @@ func (k *Kernel) SourceAndOptions(req Request, secretFile string) (string, []str
 // Mount mounts req on target; the secret file is removed once the mount
 // returns (the kernel keeps the key).
 func (k *Kernel) Mount(ctx context.Context, req Request, target string) error {
-	secretFile, remove, err := writeKeyFile(k.KeyDir, "secret-*", req.Creds.Key)
+	secretFile, remove, err := writeKeyFile(k.KeyDir, secretPattern, req.Creds.Key)
 	if err != nil {
 		return err
 	}

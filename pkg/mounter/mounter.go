@@ -58,6 +58,31 @@ func writeKeyFile(dir, pattern, content string) (string, func(), error) {
 	return filepath.Clean(f.Name()), remove, nil
 }
 
+// Key file name patterns; RemoveKeyFiles knows them.
+const (
+	keyringPattern = "keyring-*"
+	secretPattern  = "secret-*"
+)
+
+// RemoveKeyFiles deletes key files a crashed driver may have left in dir
+// (each lives only while its mount command runs) and returns how many.
+func RemoveKeyFiles(dir string) (int, error) {
+	n := 0
+	for _, pattern := range []string{keyringPattern, secretPattern} {
+		matches, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return n, err
+		}
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil && !os.IsNotExist(err) {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // stripMsgrPrefix turns "v2:1.2.3.4:3300" into "1.2.3.4:3300" and
 // "[v2:a:3300,v1:a:6789]" into "a:3300,a:6789".
 func stripMsgrPrefix(mon string) []string {

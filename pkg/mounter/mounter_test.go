@@ -169,3 +169,23 @@ func TestKernelSupported(t *testing.T) {
 		t.Error("module load not noticed")
 	}
 }
+
+func TestRemoveKeyFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"keyring-1", "secret-2", "other"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("k"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveKeyFiles(dir)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveKeyFiles = %d, %v", n, err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 || left[0].Name() != "other" {
+		t.Errorf("left %v", left)
+	}
+	if n, err := RemoveKeyFiles(filepath.Join(dir, "missing")); err != nil || n != 0 {
+		t.Errorf("missing dir: %d, %v", n, err)
+	}
+}
