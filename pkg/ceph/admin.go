@@ -36,6 +36,7 @@ func (a *Admin) Release() { a.release() }
 type clusterCache struct {
 	mu     sync.Mutex
 	fs     map[string]admin.FSPoolInfo
+	fsByID map[int64]string
 	groups map[string]bool // "fs/group" known to exist
 }
 
@@ -159,6 +160,13 @@ func (a *Admin) SubvolumeInfo(ctx context.Context, fs, group, name string) (*Sub
 		sv.Size = int64(q)
 	}
 	return sv, nil
+}
+
+// SubvolumePath returns the path of a subvolume from the filesystem root.
+func (a *Admin) SubvolumePath(ctx context.Context, fs, group, name string) (string, error) {
+	return bounded(ctx, a.call("subvolume_getpath"), fmt.Sprintf("get path of subvolume %s/%s/%s", fs, group, name), func() (string, error) {
+		return a.fsa.SubVolumePath(fs, group, name)
+	})
 }
 
 // RemoveSubvolume deletes a subvolume. Its snapshots, if any, are retained

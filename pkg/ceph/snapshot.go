@@ -128,6 +128,11 @@ const (
 )
 
 func (a *Admin) records(ctx context.Context, fs string) (*rados.IOContext, error) {
+	return a.metadataPool(ctx, fs, recordNamespace)
+}
+
+// metadataPool opens filesystem fs's metadata pool in a RADOS namespace.
+func (a *Admin) metadataPool(ctx context.Context, fs, namespace string) (*rados.IOContext, error) {
 	info, err := a.filesystem(ctx, fs)
 	if err != nil {
 		return nil, err
@@ -136,7 +141,7 @@ func (a *Admin) records(ctx context.Context, fs string) (*rados.IOContext, error
 	if err != nil {
 		return nil, classify(err, "open metadata pool "+info.MetadataPool)
 	}
-	ioctx.SetNamespace(recordNamespace)
+	ioctx.SetNamespace(namespace)
 	return ioctx, nil
 }
 

@@ -25,6 +25,9 @@ type CephFS struct {
 	SubvolumeGroup     string `json:"subvolumeGroup"`
 	KernelMountOptions string `json:"kernelMountOptions"`
 	FuseMountOptions   string `json:"fuseMountOptions"`
+	// RadosNamespace is where ceph-csi keeps its journal in the metadata
+	// pool (its default: "csi"); read to serve ceph-csi's volumes.
+	RadosNamespace string `json:"radosNamespace"`
 }
 
 // Config is the parsed configuration, indexed by cluster ID.

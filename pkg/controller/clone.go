@@ -56,10 +56,11 @@ func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeConten
 		return &cloneSource{snap: snap, size: rec.Size}, nil
 	}
 	id := src.GetVolume().GetVolumeId()
-	vol, err := volumeid.DecodeVolume(id)
+	ref, err := s.sourceVolume(ctx, fs, target, id)
 	if err != nil {
-		return nil, fmt.Errorf("source volume %q: %w", id, errs.ErrNotFound)
+		return nil, err
 	}
+	vol := ref.Volume
 	if err := sameFilesystem(vol, target); err != nil {
 		return nil, err
 	}
@@ -72,6 +73,23 @@ func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeConten
 		size:      sv.Size,
 		temporary: true,
 	}, nil
+}
+
+// sourceVolume resolves a clone's source volume ID (ours or ceph-csi's) on
+// the target's cluster.
+func (s *Server) sourceVolume(ctx context.Context, fs FS, target volumeid.Volume, id string) (*volumeRef, error) {
+	clusterID, err := clusterOfVolume(id)
+	if err != nil {
+		return nil, fmt.Errorf("source %w", err)
+	}
+	if clusterID != target.ClusterID {
+		return nil, errs.Invalid("source volume %q is in cluster %q; a clone must be in the same cluster, not %q", id, clusterID, target.ClusterID)
+	}
+	cluster, err := s.cfg.Cluster(clusterID)
+	if err != nil {
+		return nil, errs.Invalid("source volume %q: %v", id, err)
+	}
+	return s.resolveVolume(ctx, fs, cluster, id)
 }
 
 func sameFilesystem(src, target volumeid.Volume) error {
@@ -135,11 +153,12 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 	if v := src.GetVolume(); v != nil {
 		// The temporary snapshot has served; the source volume may
 		// have been deleted meanwhile (it is then retained by this snapshot).
-		srcVol, err := volumeid.DecodeVolume(v.GetVolumeId())
+		ref, err := s.sourceVolume(ctx, fs, vol, v.GetVolumeId())
 		if err == nil {
-			if err := fs.RemoveSnapshot(ctx, srcVol.FSName, srcVol.Group, srcVol.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName())); err != nil {
-				return nil, fmt.Errorf("remove temporary snapshot: %w", err)
-			}
+			err = fs.RemoveSnapshot(ctx, ref.FSName, ref.Group, ref.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName()))
+		}
+		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+			return nil, fmt.Errorf("remove temporary snapshot: %w", err)
 		}
 	}
 	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)

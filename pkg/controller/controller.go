@@ -41,6 +41,10 @@ type FS interface {
 	ListRecords(ctx context.Context, fs string) (map[string][]byte, error)
 	DeleteRecord(ctx context.Context, fs, key string) error
 
+	FilesystemByID(ctx context.Context, fscid int64) (string, error)
+	CephCSIVolume(ctx context.Context, fs, namespace, uuid string) (*ceph.CephCSIVolume, error)
+	RemoveCephCSIVolume(ctx context.Context, fs, namespace, uuid string, v *ceph.CephCSIVolume) error
+
 	Release()
 }
 
@@ -80,14 +84,16 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	return resp, nil
 }
 
-// open resolves a volume ID's cluster and connects to it with the request's
-// secrets.
-func (s *Server) open(ctx context.Context, vol volumeid.Volume, secrets map[string]string) (FS, error) {
-	cluster, err := s.cfg.Cluster(vol.ClusterID)
+// open connects to the cluster an ID names, with the request's secrets. A
+// cluster missing from the config is FailedPrecondition: the object may well
+// exist, this driver cannot reach it.
+func (s *Server) open(ctx context.Context, clusterID string, secrets map[string]string) (FS, *config.Cluster, error) {
+	cluster, err := s.cfg.Cluster(clusterID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: volume of cluster %q: %w", errs.ErrFailedPrecondition, vol.ClusterID, err)
+		return nil, nil, fmt.Errorf("%w: object of cluster %q: %w", errs.ErrFailedPrecondition, clusterID, err)
 	}
-	return s.connectTo(ctx, cluster, secrets)
+	fs, err := s.connectTo(ctx, cluster, secrets)
+	return fs, cluster, err
 }
 
 func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets map[string]string) (FS, error) {
@@ -118,16 +124,12 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
-	vol, err := volumeid.DecodeVolume(req.GetVolumeId())
-	if err != nil {
-		return nil, fmt.Errorf("volume %q: %w", req.GetVolumeId(), errs.ErrNotFound)
-	}
-	fs, err := s.open(ctx, vol, req.GetSecrets())
+	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
 	defer fs.Release()
-	if _, err := existing(ctx, fs, vol); err != nil {
+	if _, err := existing(ctx, fs, ref.Volume); err != nil {
 		return nil, err
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{

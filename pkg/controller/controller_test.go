@@ -191,3 +191,43 @@ func TestExpandVolume(t *testing.T) {
 		t.Fatalf("expand missing = %v, want NotFound", err)
 	}
 }
+
+func TestCephCSIVolumes(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(`[{"clusterID":"rook-ceph","monitors":["127.0.0.1:3300"],"cephFS":{"subvolumeGroup":"csi"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fake.New()
+	s := New(cfg, func(context.Context, *config.Cluster, ceph.Credentials) (FS, error) { return f, nil })
+	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
+	handle := "0001-0009-rook-ceph-0000000000000001-" + uuid
+	f.CephCSI = map[string]ceph.CephCSIVolume{uuid: {Subvolume: "csi-vol-" + uuid, Request: "pvc-1"}}
+	if err := f.CreateSubvolume(context.Background(), ceph.SubvolumeSpec{FS: "myfs", Group: "csi", Name: "csi-vol-" + uuid, Size: gib}); err != nil {
+		t.Fatal(err)
+	}
+	secrets := req("x").Secrets
+	ctx := context.Background()
+
+	r, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: 2 * gib}, Secrets: secrets})
+	if err != nil || r.GetCapacityBytes() != 2*gib {
+		t.Fatalf("expand a ceph-csi volume: %v, %v", r, err)
+	}
+	snap, err := s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "s1", SourceVolumeId: handle, Secrets: secrets})
+	if err != nil || snap.GetSnapshot().GetSourceVolumeId() != handle {
+		t.Fatalf("snapshot of a ceph-csi volume: %v, %v", snap, err)
+	}
+	if _, err := s.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: secrets}); err != nil {
+		t.Fatalf("delete a ceph-csi volume: %v", err)
+	}
+	if len(f.CephCSI) != 0 || len(f.Subvolumes) != 0 {
+		t.Errorf("left behind: journal %v, subvolumes %v", f.CephCSI, f.Subvolumes)
+	}
+	// Gone from the journal: a volume that does not exist.
+	if _, err := s.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: secrets}); err != nil {
+		t.Errorf("second delete: %v", err)
+	}
+	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets}); errs.Code(err) != codes.NotFound {
+		t.Errorf("expand a deleted ceph-csi volume: %v, want NotFound", err)
+	}
+}

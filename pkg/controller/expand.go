@@ -2,12 +2,10 @@ package controller
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
-	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
 // ControllerExpandVolume grows a subvolume's quota. The node sees the new
@@ -28,20 +26,17 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if err != nil {
 		return nil, err
 	}
-	vol, err := volumeid.DecodeVolume(req.GetVolumeId())
+	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if err != nil {
-		return nil, fmt.Errorf("volume %q: %w", req.GetVolumeId(), errs.ErrNotFound)
+		return nil, err
 	}
+	defer fs.Release()
+	vol := ref.Volume
 	release, err := s.lock(vol)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	fs, err := s.open(ctx, vol, req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
-	defer fs.Release()
 	sv, err := existing(ctx, fs, vol)
 	if err != nil {
 		return nil, err

@@ -85,14 +85,20 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if req.GetSourceVolumeId() == "" {
 		return nil, errs.Invalid("source volume ID is required")
 	}
-	src, err := volumeid.DecodeVolume(req.GetSourceVolumeId())
+	clusterID, err := clusterOfVolume(req.GetSourceVolumeId())
 	if err != nil {
-		return nil, fmt.Errorf("source volume %q: %w", req.GetSourceVolumeId(), errs.ErrNotFound)
+		return nil, fmt.Errorf("source %w", err)
 	}
-	prefix, err := snapshotPrefix(req.GetParameters(), src.ClusterID)
+	prefix, err := snapshotPrefix(req.GetParameters(), clusterID)
 	if err != nil {
 		return nil, err
 	}
+	fs, ref, err := s.openVolume(ctx, req.GetSourceVolumeId(), req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	src := ref.Volume
 	snap := volumeid.Snapshot{Volume: src, Name: volumeid.DeriveName(prefix, req.GetName())}
 	id, err := snap.Encode()
 	if err != nil {
@@ -103,11 +109,6 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		return nil, err
 	}
 	defer release()
-	fs, err := s.open(ctx, src, req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
-	defer fs.Release()
 
 	rec, err := s.snapshotRecord(ctx, fs, snap)
 	switch {
@@ -164,7 +165,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		return nil, err
 	}
 	defer release()
-	fs, err := s.open(ctx, snap.Volume, req.GetSecrets())
+	fs, _, err := s.open(ctx, snap.ClusterID, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +242,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 	if _, err := s.cfg.Cluster(snap.ClusterID); err != nil {
 		return nil, nil
 	}
-	fs, err := s.open(ctx, snap.Volume, secrets)
+	fs, _, err := s.open(ctx, snap.ClusterID, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -257,18 +258,15 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 }
 
 func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {
-	vol, err := volumeid.DecodeVolume(source)
-	if err != nil {
-		return nil, nil
+	fs, ref, err := s.openVolume(ctx, source, secrets)
+	if errors.Is(err, errs.ErrNotFound) || errors.Is(err, errs.ErrFailedPrecondition) {
+		return nil, nil // no such volume, so no snapshots of it
 	}
-	if _, err := s.cfg.Cluster(vol.ClusterID); err != nil {
-		return nil, nil
-	}
-	fs, err := s.open(ctx, vol, secrets)
 	if err != nil {
 		return nil, err
 	}
 	defer fs.Release()
+	vol := ref.Volume
 	all, err := recordsOf(ctx, fs, vol.FSName)
 	if err != nil {
 		return nil, err

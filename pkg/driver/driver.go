@@ -95,31 +95,31 @@ func New(opts Options) (*Driver, error) {
 	}
 	runsController := opts.Mode == ModeController || opts.Mode == ModeAll
 	runsNode := opts.Mode == ModeNode || opts.Mode == ModeAll
+	d := &Driver{opts: opts, cfg: cfg, metrics: metrics.New()}
 	var ns *node.Server
 	if runsNode {
-		if ns, err = newNodeServer(opts, cfg); err != nil {
+		if ns, err = d.newNodeServer(opts, cfg); err != nil {
 			return nil, err
 		}
 	}
-	m := metrics.New()
-	srv, err := server.New(opts.Endpoint, m)
-	if err != nil {
+	if d.server, err = server.New(opts.Endpoint, d.metrics); err != nil {
 		return nil, err
 	}
-	d := &Driver{opts: opts, cfg: cfg, server: srv, metrics: m}
-	csi.RegisterIdentityServer(srv.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
+	// Connections are made on first use: a node opens one only for a
+	// volume whose context lacks its path.
+	d.pool = ceph.NewPool(opts.CephTimeout, 5*time.Minute)
+	d.pool.Observer = d.metrics
+	csi.RegisterIdentityServer(d.server.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
 	if runsController {
-		d.pool = ceph.NewPool(opts.CephTimeout, 5*time.Minute)
-		d.pool.Observer = m
-		csi.RegisterControllerServer(srv.GRPC, controller.New(cfg, d.connect))
+		csi.RegisterControllerServer(d.server.GRPC, controller.New(cfg, d.connect))
 	}
 	if runsNode {
-		csi.RegisterNodeServer(srv.GRPC, ns)
+		csi.RegisterNodeServer(d.server.GRPC, ns)
 	}
 	return d, nil
 }
 
-func newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
+func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
 	kernelOK := mounter.KernelSupported(context.Background(), mounter.ExecRunner, "/proc/filesystems")
 	m := mount.New("")
 	ns, err := node.New(node.Options{
@@ -131,6 +131,7 @@ func newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
 		KernelSupported: kernelOK,
 		DefaultMounter:  opts.DefaultMounter,
 		MountTimeout:    opts.MountTimeout,
+		SubvolumePath:   d.subvolumePath,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
@@ -184,6 +185,16 @@ func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds cep
 	return a, nil
 }
 
+// subvolumePath asks the mgr for a subvolume's path (node, legacy volumes).
+func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials, fs, group, name string) (string, error) {
+	a, err := d.pool.Connect(ctx, cluster, creds)
+	if err != nil {
+		return "", err
+	}
+	defer a.Release()
+	return a.SubvolumePath(ctx, fs, group, name)
+}
+
 // probe checks that a monitor of every configured cluster answers.
 func (d *Driver) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -218,8 +229,6 @@ func (d *Driver) Run(ctx context.Context) error {
 		}()
 	}
 	err := d.server.Serve(ctx, d.opts.DrainTimeout)
-	if d.pool != nil {
-		d.pool.Close()
-	}
+	d.pool.Close()
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
@@ -35,7 +36,13 @@ type Server struct {
 	kernelOK       bool
 	mountTimeout   time.Duration
 	inFlight       *locks.InFlight
+	subvolumePath  PathLookup
 }
+
+// PathLookup asks the mgr for a subvolume's path. The node needs it only for
+// volumes whose context lacks the path: those ceph-csi provisioned before it
+// recorded the path there.
+type PathLookup func(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials, fs, group, subvolume string) (string, error)
 
 // Options configure a Node service.
 type Options struct {
@@ -49,6 +56,9 @@ type Options struct {
 	// DefaultMounter is "auto", "fuse" or "kernel".
 	DefaultMounter string
 	MountTimeout   time.Duration
+	// SubvolumePath, when set, serves volumes whose context names the
+	// subvolume but not its path.
+	SubvolumePath PathLookup
 }
 
 // New returns a Node service.
@@ -81,6 +91,7 @@ func New(o Options) (*Server, error) {
 		kernelOK:       o.KernelSupported,
 		mountTimeout:   o.MountTimeout,
 		inFlight:       locks.New(),
+		subvolumePath:  o.SubvolumePath,
 	}, nil
 }
 

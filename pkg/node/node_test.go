@@ -86,7 +86,7 @@ func TestMounterChoice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, _, _ := newTestServer(t, tt.kernelOK)
-			m, req, err := s.mountRequest(stageReq("/s", map[string]string{"mounter": tt.mounter}))
+			m, req, err := s.mountRequest(context.Background(), stageReq("/s", map[string]string{"mounter": tt.mounter}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,11 +103,11 @@ func TestMounterChoice(t *testing.T) {
 func TestMountRequestOptionsAndErrors(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newTestServer(t, false)
-	_, req, err := s.mountRequest(stageReq("/s", map[string]string{"fuseMountOptions": "allow_other"}, "ro"))
+	_, req, err := s.mountRequest(context.Background(), stageReq("/s", map[string]string{"fuseMountOptions": "allow_other"}, "ro"))
 	if err != nil || !slices.Equal(req.Options, []string{"debug", "allow_other", "ro"}) {
 		t.Fatalf("options %v, %v", req.Options, err)
 	}
-	_, req, err = s.mountRequest(stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/postgresql"}))
+	_, req, err = s.mountRequest(context.Background(), stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/postgresql"}))
 	if err != nil || req.Path != "/postgresql" {
 		t.Fatalf("static volume path %q, %v", req.Path, err)
 	}
@@ -124,7 +124,7 @@ func TestMountRequestOptionsAndErrors(t *testing.T) {
 	noSecrets.Secrets = nil
 	bad["no secrets"] = noSecrets
 	for name, r := range bad {
-		if _, _, err := s.mountRequest(r); errs.Code(err) != codes.InvalidArgument {
+		if _, _, err := s.mountRequest(context.Background(), r); errs.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
@@ -33,7 +34,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
-	m, mreq, err := s.mountRequest(req)
+	m, mreq, err := s.mountRequest(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -73,15 +74,8 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 
 // mountRequest builds the mount from the volume context, the cluster config
 // and the node secrets. The node needs no mgr call and no admin rights.
-func (s *Server) mountRequest(req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
+func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
 	vc := req.GetVolumeContext()
-	path := vc[controller.CtxSubvolumePath]
-	if path == "" {
-		path = vc[ctxRootPath]
-	}
-	if path == "" || path[0] != '/' {
-		return nil, mounter.Request{}, errs.Invalid("volume context: %q (or %q) must be an absolute path, got %q", controller.CtxSubvolumePath, ctxRootPath, path)
-	}
 	if vc[controller.CtxFSName] == "" {
 		return nil, mounter.Request{}, errs.Invalid("volume context: %q is required", controller.CtxFSName)
 	}
@@ -90,6 +84,10 @@ func (s *Server) mountRequest(req *csi.NodeStageVolumeRequest) (mounter.Mounter,
 		return nil, mounter.Request{}, errs.Invalid("volume context: %v", err)
 	}
 	creds, err := ceph.CredentialsFromSecrets(req.GetSecrets(), false)
+	if err != nil {
+		return nil, mounter.Request{}, err
+	}
+	path, err := s.volumePath(ctx, vc, cluster, creds)
 	if err != nil {
 		return nil, mounter.Request{}, err
 	}
@@ -131,6 +129,34 @@ func (s *Server) mountRequest(req *csi.NodeStageVolumeRequest) (mounter.Mounter,
 		Creds:    creds,
 		Options:  opts,
 	}, nil
+}
+
+// volumePath is the path to mount: the subvolume path recorded at
+// provisioning, a static volume's rootPath, or — for volumes ceph-csi made
+// before it recorded paths — the path of the named subvolume, from the mgr.
+func (s *Server) volumePath(ctx context.Context, vc map[string]string, cluster *config.Cluster, creds ceph.Credentials) (string, error) {
+	path := vc[controller.CtxSubvolumePath]
+	if path == "" {
+		path = vc[ctxRootPath]
+	}
+	if name := vc[controller.CtxSubvolumeName]; path == "" && name != "" && s.subvolumePath != nil {
+		group := vc[controller.CtxSubvolumeGroup]
+		if group == "" {
+			group = cluster.CephFS.SubvolumeGroup
+		}
+		if group == "" {
+			group = "csi"
+		}
+		var err error
+		if path, err = s.subvolumePath(ctx, cluster, creds, vc[controller.CtxFSName], group, name); err != nil {
+			return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
+		}
+	}
+	if path == "" || path[0] != '/' {
+		return "", errs.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
+			controller.CtxSubvolumePath, ctxRootPath, controller.CtxSubvolumeName, path)
+	}
+	return path, nil
 }
 
 // runBounded runs fn with the node's mount timeout and returns when fn does

@@ -19,6 +19,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -39,8 +40,8 @@ var (
 	ErrMalformed = errors.New("malformed ID")
 	// ErrTooLong is returned when the fields do not fit in MaxLen bytes.
 	ErrTooLong = errors.New("ID would exceed 128 bytes")
-	// ErrCephCSI is returned for a ceph-csi handle ("0001-..."), which this
-	// version cannot resolve without ceph-csi's journal.
+	// ErrCephCSI is returned by DecodeVolume and DecodeSnapshot for a
+	// ceph-csi handle ("0001-..."); DecodeCephCSI reads those.
 	ErrCephCSI = errors.New("ceph-csi volume handle")
 )
 
@@ -171,3 +172,57 @@ func isCephCSI(id string) bool {
 	}
 	return true
 }
+
+// CephCSI is what a ceph-csi (version 1) handle carries:
+//
+//	0001-<4 hex digits: length of clusterID>-<clusterID>-<16 hex digits: location>-<uuid>
+//
+// For CephFS the location is the filesystem's ID (fscid). The subvolume's
+// name is in ceph-csi's journal, under the uuid (see pkg/ceph).
+type CephCSI struct {
+	ClusterID  string
+	LocationID int64
+	UUID       string
+}
+
+// DecodeCephCSI parses a ceph-csi volume or snapshot handle.
+func DecodeCephCSI(id string) (CephCSI, error) {
+	bad := func(why string) (CephCSI, error) {
+		return CephCSI{}, fmt.Errorf("%w: %q is not a ceph-csi handle: %s", ErrMalformed, id, why)
+	}
+	if len(id) > MaxLen || !strings.HasPrefix(id, "0001-") {
+		return bad("want version 0001, at most 128 bytes")
+	}
+	rest := id[5:]
+	if len(rest) < 5 || rest[4] != '-' {
+		return bad("no cluster ID length")
+	}
+	n, err := strconv.ParseUint(rest[:4], 16, 16)
+	if err != nil || n == 0 || int(n) > len(rest)-5 {
+		return bad("bad cluster ID length")
+	}
+	clusterID := rest[5 : 5+n]
+	rest = rest[5+n:]
+	// -<16 hex>-<uuid of 36>
+	if len(rest) != 1+16+1+36 || rest[0] != '-' || rest[17] != '-' {
+		return bad("want -<16 hex digits>-<uuid> after the cluster ID")
+	}
+	loc, err := strconv.ParseInt(rest[1:17], 16, 64)
+	if err != nil {
+		return bad("location is not 16 hex digits")
+	}
+	uuid := rest[18:]
+	for i, c := range uuid {
+		dash := i == 8 || i == 13 || i == 18 || i == 23
+		if dash != (c == '-') || (!dash && !strings.ContainsRune("0123456789abcdefABCDEF", c)) {
+			return bad("not a uuid")
+		}
+	}
+	if !ValidName(clusterID) {
+		return bad("cluster ID has characters this driver cannot use")
+	}
+	return CephCSI{ClusterID: clusterID, LocationID: loc, UUID: uuid}, nil
+}
+
+// IsCephCSI reports whether id has the form of a ceph-csi handle.
+func IsCephCSI(id string) bool { return isCephCSI(id) }

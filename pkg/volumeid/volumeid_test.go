@@ -2,6 +2,7 @@ package volumeid
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -136,6 +137,50 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		}
 		if again, err := s.Encode(); err != nil || again != id {
 			t.Fatalf("round trip of %q = %q, %v", id, again, err)
+		}
+	})
+}
+
+func TestDecodeCephCSI(t *testing.T) {
+	t.Parallel()
+	got, err := DecodeCephCSI("0001-0009-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac110006")
+	want := CephCSI{ClusterID: "rook-ceph", LocationID: 1, UUID: "bff8a308-1431-11eb-b0fd-0242ac110006"}
+	if err != nil || got != want {
+		t.Fatalf("DecodeCephCSI = %+v, %v", got, err)
+	}
+	// A cluster ID with dashes, of the fsid form.
+	got, err = DecodeCephCSI("0001-0024-7635de36-ab1f-4a70-98a2-a1bd80ba77c4-000000000000000a-6e696bba-064f-11ec-a251-0242ac110002")
+	if err != nil || got.ClusterID != "7635de36-ab1f-4a70-98a2-a1bd80ba77c4" || got.LocationID != 10 {
+		t.Fatalf("fsid cluster: %+v, %v", got, err)
+	}
+	for _, bad := range []string{
+		"", "0001-", "0002-0009-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac110006",
+		"0001-zzzz-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac110006",
+		"0001-0099-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac110006",
+		"0001-0009-rook-ceph-00000000000000g1-bff8a308-1431-11eb-b0fd-0242ac110006",
+		"0001-0009-rook-ceph-0000000000000001-bff8a308x1431-11eb-b0fd-0242ac110006",
+		"0001-0009-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac11000",
+		"cfs1:a:b:c:d",
+	} {
+		if _, err := DecodeCephCSI(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("DecodeCephCSI(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeCephCSI(f *testing.F) {
+	f.Add("0001-0009-rook-ceph-0000000000000001-bff8a308-1431-11eb-b0fd-0242ac110006")
+	f.Fuzz(func(t *testing.T, id string) {
+		h, err := DecodeCephCSI(id)
+		if err != nil {
+			return
+		}
+		again := fmt.Sprintf("0001-%04x-%s-%016x-%s", len(h.ClusterID), h.ClusterID, h.LocationID, h.UUID)
+		if !strings.EqualFold(again, id) {
+			t.Fatalf("re-encoding %q gives %q", id, again)
+		}
+		if !IsCephCSI(id) {
+			t.Fatalf("decoded %q but IsCephCSI is false", id)
 		}
 	})
 }

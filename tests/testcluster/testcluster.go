@@ -139,14 +139,18 @@ func (c *Cluster) Params() map[string]string {
 	return map[string]string{"clusterID": ClusterID, "fsName": c.FS}
 }
 
-// Ceph runs the ceph CLI against the cluster and returns its output.
+// Ceph runs the ceph CLI against the cluster and returns its standard
+// output (some commands, such as "fs dump", talk on standard error too).
 func (c *Cluster) Ceph(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.Conf, "--connect-timeout", "20"}, args...)...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.Conf, "--connect-timeout", "20"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ceph %s: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("ceph %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return string(out)
 }

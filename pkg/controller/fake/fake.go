@@ -26,6 +26,8 @@ type FS struct {
 	Records    map[string][]byte
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
+	// CephCSI is ceph-csi's journal, by volume uuid.
+	CephCSI map[string]ceph.CephCSIVolume
 }
 
 // New returns an empty filesystem with one data pool.
@@ -263,5 +265,41 @@ func (f *FS) DeleteRecord(_ context.Context, fs, k string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.Records, fs+"/"+k)
+	return nil
+}
+
+// FilesystemByID implements controller.FS: filesystem 1 is "myfs".
+func (f *FS) FilesystemByID(_ context.Context, id int64) (string, error) {
+	if err := f.call("fs-dump"); err != nil {
+		return "", err
+	}
+	if id != 1 {
+		return "", fmt.Errorf("filesystem %d: %w", id, errs.ErrNotFound)
+	}
+	return "myfs", nil
+}
+
+// CephCSIVolume implements controller.FS from CephCSI, keyed by uuid.
+func (f *FS) CephCSIVolume(_ context.Context, _, _, uuid string) (*ceph.CephCSIVolume, error) {
+	if err := f.call("cephcsi-read"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.CephCSI[uuid]
+	if !ok {
+		return nil, fmt.Errorf("journal of %s: %w", uuid, errs.ErrNotFound)
+	}
+	return &v, nil
+}
+
+// RemoveCephCSIVolume implements controller.FS.
+func (f *FS) RemoveCephCSIVolume(_ context.Context, _, _, uuid string, _ *ceph.CephCSIVolume) error {
+	if err := f.call("cephcsi-rm"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.CephCSI, uuid)
 	return nil
 }

@@ -1,0 +1,141 @@
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+// legacyVolume makes a volume the way ceph-csi does: a subvolume
+// csi-vol-<uuid> and ceph-csi's journal in the metadata pool (namespace
+// "csi"), and returns its ceph-csi handle and volume context (without a
+// subvolume path, as older ceph-csi versions recorded it).
+func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle, uuid string, vc map[string]string) {
+	t.Helper()
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	uuid = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	subvolume := "csi-vol-" + uuid
+	c.Ceph(t, "fs", "subvolume", "create", c.FS, subvolume, "--group_name", c.Group, "--size", "104857600")
+	for _, kv := range [][3]string{
+		{"csi.volume." + uuid, "csi.imagename", subvolume},
+		{"csi.volume." + uuid, "csi.volname", request},
+		{"csi.volumes.default", "csi.volume." + request, uuid},
+	} {
+		rados(t, c, "setomapval", kv[0], kv[1], kv[2])
+	}
+	var dump struct {
+		Filesystems []struct {
+			ID     int64 `json:"id"`
+			MDSMap struct {
+				FSName string `json:"fs_name"`
+			} `json:"mdsmap"`
+		} `json:"filesystems"`
+	}
+	c.CephJSON(t, &dump, "fs", "dump")
+	var fscid int64 = -1
+	for _, f := range dump.Filesystems {
+		if f.MDSMap.FSName == c.FS {
+			fscid = f.ID
+		}
+	}
+	if fscid < 0 {
+		t.Fatalf("no ID for filesystem %s", c.FS)
+	}
+	handle = fmt.Sprintf("0001-%04x-%s-%016x-%s", len(testcluster.ClusterID), testcluster.ClusterID, fscid, uuid)
+	vc = map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumeName": subvolume, "pool": c.FS + "-data0"}
+	return handle, uuid, vc
+}
+
+func rados(t *testing.T, c *testcluster.Cluster, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	full := append([]string{"-c", c.Conf, "-p", c.FS + "-metadata", "--namespace", "csi"}, args...)
+	out, err := exec.CommandContext(ctx, "rados", full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rados %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestCephCSIVolume serves a volume ceph-csi provisioned: stage it from the
+// volume context ceph-csi recorded, expand it, snapshot and restore it, and
+// delete it with its journal entry.
+func TestCephCSIVolume(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Fault(t)
+	drv := c.StartDriver(t, nil)
+	ctx := context.Background()
+	request := "pvc-legacy-" + time.Now().Format("150405000")
+	handle, uuid, vc := legacyVolume(t, c, request)
+	vol := &csi.Volume{VolumeId: handle, VolumeContext: vc}
+
+	dir := mountVolume(t, drv, c, vol)
+	write(t, filepath.Join(dir, "old"), "written through ceph-csi's handle")
+
+	if _, err := drv.Controller.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
+		VolumeId: handle, VolumeCapabilities: []*csi.VolumeCapability{rwx}, Secrets: c.Secrets(),
+	}); err != nil {
+		t.Fatalf("ValidateVolumeCapabilities: %v", err)
+	}
+	if r, err := drv.Controller.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+		VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: 200 << 20}, Secrets: c.Secrets(),
+	}); err != nil || r.GetCapacityBytes() != 200<<20 {
+		t.Fatalf("expand: %v, %v", r, err)
+	}
+	var info struct {
+		BytesQuota int64 `json:"bytes_quota"`
+	}
+	c.CephJSON(t, &info, "fs", "subvolume", "info", c.FS, vc["subvolumeName"], "--group_name", c.Group)
+	if info.BytesQuota != 200<<20 {
+		t.Errorf("quota after expand: %d", info.BytesQuota)
+	}
+
+	snap, err := drv.Controller.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "legacy-snap-" + request, SourceVolumeId: handle, Secrets: c.Secrets()})
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	restored := createVolume(t, drv, c, "legacy-restore", 200<<20, &csi.VolumeContentSource{
+		Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshot().GetSnapshotId()}},
+	})
+	if got := files(t, mountVolume(t, drv, c, restored)); !slices.Equal(got, []string{"old"}) {
+		t.Errorf("restored from a ceph-csi volume's snapshot: %v", got)
+	}
+	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId(), Secrets: c.Secrets()}); err != nil {
+		t.Fatalf("delete snapshot: %v", err)
+	}
+
+	// Unmount before deleting (the test's cleanups run in reverse, after
+	// this function): do it here through the driver.
+	target := dir
+	staging := filepath.Join(filepath.Dir(dir), "staging")
+	if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: handle, TargetPath: target}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: handle, StagingTargetPath: staging}); err != nil {
+		t.Fatal(err)
+	}
+	deleteEventually(t, drv, handle, c.Secrets())
+	if n := c.CountSubvolumes(t, "cfs1:"+testcluster.ClusterID+":"+c.FS+":"+c.Group+":"+vc["subvolumeName"]); n != 0 {
+		t.Errorf("subvolume still there after delete")
+	}
+	if keys := rados(t, c, "listomapkeys", "csi.volumes.default"); strings.Contains(keys, request) {
+		t.Errorf("ceph-csi directory still names %s", request)
+	}
+	if out, err := exec.Command("rados", "-c", c.Conf, "-p", c.FS+"-metadata", "--namespace", "csi", "stat", "csi.volume."+uuid).CombinedOutput(); err == nil {
+		t.Errorf("journal object csi.volume.%s still there: %s", uuid, out)
+	}
+	_ = os.Remove(target)
+}
