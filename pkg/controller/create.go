@@ -65,43 +65,47 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		return nil, err
 	}
 	defer fs.Release()
-	log := klog.FromContext(ctx).WithValues("volume", id)
-
 	if err := checkPool(ctx, fs, p); err != nil {
 		return nil, err
 	}
+	var sv *ceph.Subvolume
 	if req.GetVolumeContentSource() != nil {
-		sv, err := s.createFromSource(ctx, fs, req, vol, size, p)
-		if err != nil {
-			return nil, err
-		}
-		return &csi.CreateVolumeResponse{Volume: &csi.Volume{
-			VolumeId:      id,
-			CapacityBytes: sv.Size,
-			VolumeContext: volumeContext(vol, sv.Path, p),
-			ContentSource: req.GetVolumeContentSource(),
-		}}, nil
+		sv, err = s.createFromSource(ctx, fs, req, vol, size, p)
+	} else {
+		sv, err = s.createOrFind(ctx, fs, req.GetName(), vol, size, p)
 	}
-	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
-	switch {
-	case err == nil && !sv.Retained:
-		if err := compatible(sv, size, p); err != nil {
-			return nil, fmt.Errorf("volume %q exists with other properties: %w", req.GetName(), err)
-		}
-		log.V(4).Info("Volume exists already", "path", sv.Path)
-	case err == nil || errors.Is(err, errs.ErrNotFound):
-		if sv, err = s.create(ctx, fs, vol, size, p); err != nil {
-			return nil, err
-		}
-		log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
-	default:
+	if err != nil {
 		return nil, err
 	}
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
 		VolumeId:      id,
 		CapacityBytes: sv.Size,
 		VolumeContext: volumeContext(vol, sv.Path, p),
+		ContentSource: req.GetVolumeContentSource(),
 	}}, nil
+}
+
+// createOrFind returns the subvolume a request name derives to, creating it
+// when absent; an existing one must match the request.
+func (s *Server) createOrFind(ctx context.Context, fs FS, name string, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+	log := klog.FromContext(ctx).WithValues("subvolume", vol.Subvolume)
+	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	switch {
+	case err == nil && !sv.Retained:
+		if err := compatible(sv, size, p); err != nil {
+			return nil, fmt.Errorf("volume %q exists with other properties: %w", name, err)
+		}
+		log.V(4).Info("Volume exists already", "path", sv.Path)
+		return sv, nil
+	case err == nil || errors.Is(err, errs.ErrNotFound):
+		if sv, err = s.create(ctx, fs, vol, size, p); err != nil {
+			return nil, err
+		}
+		log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
+		return sv, nil
+	default:
+		return nil, err
+	}
 }
 
 // checkPool makes sure the filesystem exists and, when a pool was named, that
