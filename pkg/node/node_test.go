@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	mount "k8s.io/mount-utils"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
@@ -180,5 +181,28 @@ func TestNewRejectsUnknownMounter(t *testing.T) {
 	t.Parallel()
 	if _, err := New(Options{DefaultMounter: "nfs"}); err == nil {
 		t.Fatal("accepted default mounter nfs")
+	}
+}
+
+func TestLegacyVolumePathLookedUpOnlyToMount(t *testing.T) {
+	t.Parallel()
+	s, fuse, _ := newTestServer(t, false)
+	lookups := 0
+	s.subvolumePath = func(_ context.Context, c *config.Cluster, creds ceph.Credentials, fs, group, name string) (string, error) {
+		lookups++
+		if c.ClusterID != "c1" || creds.ID != "node" || fs != "myfs" || group != "csi" || name != "csi-vol-legacy" {
+			t.Errorf("lookup of %s %s %s/%s/%s", c.ClusterID, creds.ID, fs, group, name)
+		}
+		return "/volumes/csi/csi-vol-legacy/uuid", nil
+	}
+	staging := filepath.Join(t.TempDir(), "staging")
+	req := stageReq(staging, map[string]string{"subvolumePath": "", "subvolumeName": "csi-vol-legacy"})
+	for i := 0; i < 2; i++ {
+		if _, err := s.NodeStageVolume(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lookups != 1 || len(fuse.got) != 1 || fuse.got[0].Path != "/volumes/csi/csi-vol-legacy/uuid" {
+		t.Errorf("lookups %d, mounts %+v", lookups, fuse.got)
 	}
 }

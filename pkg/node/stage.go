@@ -10,7 +10,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
-	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
@@ -58,6 +57,12 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		log.V(4).Info("Already staged")
 		return &csi.NodeStageVolumeResponse{}, nil
 	}
+	if mreq.Path == "" {
+		// Only now, when a mount is needed: a legacy volume's path.
+		if mreq.Path, err = s.lookupPath(ctx, req.GetVolumeContext(), mreq); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		return nil, fmt.Errorf("create staging path: %w", err)
 	}
@@ -73,7 +78,8 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 }
 
 // mountRequest builds the mount from the volume context, the cluster config
-// and the node secrets. The node needs no mgr call and no admin rights.
+// and the node secrets, without asking the cluster anything. Path is empty
+// for a volume whose context names only its subvolume (see lookupPath).
 func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
 	vc := req.GetVolumeContext()
 	if vc[controller.CtxFSName] == "" {
@@ -87,7 +93,7 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 	if err != nil {
 		return nil, mounter.Request{}, err
 	}
-	path, err := s.volumePath(ctx, vc, cluster, creds)
+	path, err := s.volumePath(vc)
 	if err != nil {
 		return nil, mounter.Request{}, err
 	}
@@ -132,29 +138,41 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 }
 
 // volumePath is the path to mount: the subvolume path recorded at
-// provisioning, a static volume's rootPath, or — for volumes ceph-csi made
-// before it recorded paths — the path of the named subvolume, from the mgr.
-func (s *Server) volumePath(ctx context.Context, vc map[string]string, cluster *config.Cluster, creds ceph.Credentials) (string, error) {
+// provisioning or a static volume's rootPath. It is empty for a volume that
+// ceph-csi provisioned before it recorded paths, which names its subvolume.
+func (s *Server) volumePath(vc map[string]string) (string, error) {
 	path := vc[controller.CtxSubvolumePath]
 	if path == "" {
 		path = vc[ctxRootPath]
 	}
-	if name := vc[controller.CtxSubvolumeName]; path == "" && name != "" && s.subvolumePath != nil {
-		group := vc[controller.CtxSubvolumeGroup]
-		if group == "" {
-			group = cluster.CephFS.SubvolumeGroup
-		}
-		if group == "" {
-			group = "csi"
-		}
-		var err error
-		if path, err = s.subvolumePath(ctx, cluster, creds, vc[controller.CtxFSName], group, name); err != nil {
-			return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
-		}
+	if path == "" && vc[controller.CtxSubvolumeName] != "" && s.subvolumePath != nil {
+		return "", nil
 	}
 	if path == "" || path[0] != '/' {
 		return "", errs.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
 			controller.CtxSubvolumePath, ctxRootPath, controller.CtxSubvolumeName, path)
+	}
+	return path, nil
+}
+
+// lookupPath asks the mgr, with the node's credentials, for the path of the
+// subvolume a legacy volume context names: the only mgr call a node makes.
+func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq mounter.Request) (string, error) {
+	cluster, err := s.cfg.Cluster(vc[controller.CtxClusterID])
+	if err != nil {
+		return "", errs.Invalid("volume context: %v", err)
+	}
+	group := vc[controller.CtxSubvolumeGroup]
+	if group == "" {
+		group = cluster.CephFS.SubvolumeGroup
+	}
+	if group == "" {
+		group = "csi"
+	}
+	name := vc[controller.CtxSubvolumeName]
+	path, err := s.subvolumePath(ctx, cluster, mreq.Creds, mreq.FSName, group, name)
+	if err != nil {
+		return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
 	}
 	return path, nil
 }
