@@ -114,14 +114,24 @@ func (c *Cluster) Signal(t testing.TB, daemon, sig string) {
 }
 
 // ConfigFile writes a cluster config (ceph-csi format) naming this cluster
-// and returns its path.
+// ClusterID and returns its path.
 func (c *Cluster) ConfigFile(t testing.TB) string {
 	t.Helper()
-	doc, _ := json.Marshal([]map[string]any{{
-		"clusterID": ClusterID,
-		"monitors":  []string{c.Mon},
-		"cephFS":    map[string]string{"subvolumeGroup": c.Group},
-	}})
+	return ConfigFile(t, map[string]*Cluster{ClusterID: c})
+}
+
+// ConfigFile writes a cluster config naming several clusters by ID.
+func ConfigFile(t testing.TB, clusters map[string]*Cluster) string {
+	t.Helper()
+	var list []map[string]any
+	for id, c := range clusters {
+		list = append(list, map[string]any{
+			"clusterID": id,
+			"monitors":  []string{c.Mon},
+			"cephFS":    map[string]string{"subvolumeGroup": c.Group},
+		})
+	}
+	doc, _ := json.Marshal(list)
 	path := filepath.Join(t.TempDir(), "config.json")
 	if err := os.WriteFile(path, doc, 0o600); err != nil {
 		t.Fatal(err)
