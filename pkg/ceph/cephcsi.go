@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ceph/go-ceph/rados"
+
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 )
 
@@ -55,12 +57,7 @@ func (a *Admin) FilesystemByID(ctx context.Context, fscid int64) (string, error)
 // CephCSIVolume reads ceph-csi's journal entry for uuid; errs.ErrNotFound
 // when there is none (the volume was deleted).
 func (a *Admin) CephCSIVolume(ctx context.Context, fs, namespace, uuid string) (*CephCSIVolume, error) {
-	ioctx, err := a.metadataPool(ctx, fs, namespace)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := bounded(ctx, a.call("omap_read"), "read ceph-csi journal of "+uuid, func() (map[string][]byte, error) {
-		defer ioctx.Destroy()
+	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
 		return ioctx.GetAllOmapValues(cephCSIVolumePref+uuid, "", "", 16)
 	})
 	if err != nil {
@@ -76,12 +73,7 @@ func (a *Admin) CephCSIVolume(ctx context.Context, fs, namespace, uuid string) (
 // RemoveCephCSIVolume removes ceph-csi's journal entries for a volume whose
 // subvolume is gone, as ceph-csi would have.
 func (a *Admin) RemoveCephCSIVolume(ctx context.Context, fs, namespace, uuid string, v *CephCSIVolume) error {
-	ioctx, err := a.metadataPool(ctx, fs, namespace)
-	if err != nil {
-		return err
-	}
-	_, err = bounded(ctx, a.call("omap_rm"), "remove ceph-csi journal of "+uuid, func() (struct{}, error) {
-		defer ioctx.Destroy()
+	_, err := inMetadataPool(ctx, a, "omap_rm", "remove ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (struct{}, error) {
 		if v.Request != "" {
 			if err := ioctx.RmOmapKeys(cephCSIDirectory, []string{cephCSIVolumePref + v.Request}); err != nil && !isNotFound(err) {
 				return struct{}{}, err

@@ -127,32 +127,28 @@ const (
 	recordObject    = "snapshots"
 )
 
-func (a *Admin) records(ctx context.Context, fs string) (*rados.IOContext, error) {
-	return a.metadataPool(ctx, fs, recordNamespace)
-}
-
-// metadataPool opens filesystem fs's metadata pool in a RADOS namespace.
-func (a *Admin) metadataPool(ctx context.Context, fs, namespace string) (*rados.IOContext, error) {
+// inMetadataPool runs fn on filesystem fs's metadata pool, in a RADOS
+// namespace, as one bounded call (the pool is opened and closed inside it).
+func inMetadataPool[T any](ctx context.Context, a *Admin, op, what, fs, namespace string, fn func(*rados.IOContext) (T, error)) (T, error) {
+	var zero T
 	info, err := a.filesystem(ctx, fs)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	ioctx, err := a.conn.OpenIOContext(info.MetadataPool)
-	if err != nil {
-		return nil, classify(err, "open metadata pool "+info.MetadataPool)
-	}
-	ioctx.SetNamespace(namespace)
-	return ioctx, nil
+	return bounded(ctx, a.call(op), what, func() (T, error) {
+		ioctx, err := a.conn.OpenIOContext(info.MetadataPool)
+		if err != nil {
+			return zero, err
+		}
+		defer ioctx.Destroy()
+		ioctx.SetNamespace(namespace)
+		return fn(ioctx)
+	})
 }
 
 // PutRecord stores value under key in filesystem fs's record object.
 func (a *Admin) PutRecord(ctx context.Context, fs, key string, value []byte) error {
-	ioctx, err := a.records(ctx, fs)
-	if err != nil {
-		return err
-	}
-	_, err = bounded(ctx, a.call("omap_write"), "write snapshot record "+key, func() (struct{}, error) {
-		defer ioctx.Destroy()
+	_, err := inMetadataPool(ctx, a, "omap_write", "write snapshot record "+key, fs, recordNamespace, func(ioctx *rados.IOContext) (struct{}, error) {
 		return struct{}{}, ioctx.SetOmap(recordObject, map[string][]byte{key: value})
 	})
 	return err
@@ -177,12 +173,7 @@ func (a *Admin) ListRecords(ctx context.Context, fs string) (map[string][]byte, 
 }
 
 func (a *Admin) listRecords(ctx context.Context, fs, prefix string) (map[string][]byte, error) {
-	ioctx, err := a.records(ctx, fs)
-	if err != nil {
-		return nil, err
-	}
-	out, err := bounded(ctx, a.call("omap_read"), "read snapshot records", func() (map[string][]byte, error) {
-		defer ioctx.Destroy()
+	out, err := inMetadataPool(ctx, a, "omap_read", "read snapshot records", fs, recordNamespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
 		return ioctx.GetAllOmapValues(recordObject, "", prefix, 256)
 	})
 	if errors.Is(err, errs.ErrNotFound) { // no record object yet
@@ -193,12 +184,7 @@ func (a *Admin) listRecords(ctx context.Context, fs, prefix string) (map[string]
 
 // DeleteRecord removes the record under key; a missing one is not an error.
 func (a *Admin) DeleteRecord(ctx context.Context, fs, key string) error {
-	ioctx, err := a.records(ctx, fs)
-	if err != nil {
-		return err
-	}
-	_, err = bounded(ctx, a.call("omap_rm"), "delete snapshot record "+key, func() (struct{}, error) {
-		defer ioctx.Destroy()
+	_, err := inMetadataPool(ctx, a, "omap_rm", "delete snapshot record "+key, fs, recordNamespace, func(ioctx *rados.IOContext) (struct{}, error) {
 		return struct{}{}, ioctx.RmOmapKeys(recordObject, []string{key})
 	})
 	if errors.Is(err, errs.ErrNotFound) {
