@@ -18,7 +18,7 @@ import (
 // answering Aborted (the provisioner retries, and the retry picks the same
 // clone up). Small clones finish within one call. The RPC's own deadline
 // always wins.
-var CloneWait = 30 * time.Second
+const CloneWait = 30 * time.Second
 
 // cloneSourcePrefix names the temporary snapshot a volume-to-volume clone is
 // copied from; it is removed once the clone is complete.

@@ -18,7 +18,7 @@ import (
 )
 
 // SlowCall is the duration above which an RPC is logged as slow.
-var SlowCall = 10 * time.Second
+const SlowCall = 10 * time.Second
 
 // quiet RPCs are polled by sidecars; they are logged only at V(5).
 var quiet = map[string]bool{
