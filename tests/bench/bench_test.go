@@ -98,6 +98,9 @@ func BenchmarkCSIStageUnstage(b *testing.B) {
 	vol := resp.GetVolume()
 	defer drv.Controller.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: vol.GetVolumeId(), Secrets: c.Secrets()})
 	staging := filepath.Join(b.TempDir(), "staging")
+	b.Cleanup(func() { // also when an iteration failed half-way
+		_, _ = drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging})
+	})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
