@@ -10,24 +10,36 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 )
 
-// ceph-csi keeps, for each CephFS volume it provisioned, a journal in the
-// filesystem's metadata pool (RADOS namespace "csi" unless configured
-// otherwise): the object csi.volume.<uuid> maps the uuid of the volume handle
-// to the subvolume name (key csi.imagename) and the request name (key
-// csi.volname), and the object csi.volumes.default maps request names back
-// (key csi.volume.<request name>).
-const (
-	cephCSIDirectory  = "csi.volumes.default"
-	cephCSIVolumePref = "csi.volume."
-	cephCSIImageKey   = "csi.imagename"
-	cephCSIRequestKey = "csi.volname"
-	DefaultCephCSIRNS = "csi"
+// ceph-csi keeps a journal in the filesystem's metadata pool (RADOS
+// namespace "csi" unless configured otherwise). For each volume, the object
+// csi.volume.<uuid> maps the uuid of the handle to the subvolume name (key
+// csi.imagename) and the request name (csi.volname); csi.volumes.default maps
+// request names back (key csi.volume.<request name>). Snapshots have the same
+// shape under csi.snap.<uuid> (csi.imagename, csi.snapname, and csi.source:
+// the source subvolume) and csi.snaps.default.
+const DefaultCephCSIRNS = "csi"
+
+// CephCSIKind selects ceph-csi's volume or snapshot journal.
+type CephCSIKind struct {
+	directory, objectPrefix, requestKey string
+}
+
+// ceph-csi's two journals.
+var (
+	CephCSIVolumes   = CephCSIKind{"csi.volumes.default", "csi.volume.", "csi.volname"}
+	CephCSISnapshots = CephCSIKind{"csi.snaps.default", "csi.snap.", "csi.snapname"}
 )
 
-// CephCSIVolume is what ceph-csi's journal says of one of its volumes.
-type CephCSIVolume struct {
-	Subvolume string
-	Request   string
+const (
+	cephCSINameKey   = "csi.imagename"
+	cephCSISourceKey = "csi.source"
+)
+
+// CephCSIEntry is what ceph-csi's journal says of one volume or snapshot.
+type CephCSIEntry struct {
+	Name    string // the subvolume, or the snapshot
+	Request string // the CSI request name
+	Source  string // snapshots: the source subvolume
 }
 
 // FilesystemByID returns the name of the filesystem with ID fscid (cached).
@@ -54,32 +66,32 @@ func (a *Admin) FilesystemByID(ctx context.Context, fscid int64) (string, error)
 	return name, nil
 }
 
-// CephCSIVolume reads ceph-csi's journal entry for uuid; errs.ErrNotFound
-// when there is none (the volume was deleted).
-func (a *Admin) CephCSIVolume(ctx context.Context, fs, namespace, uuid string) (*CephCSIVolume, error) {
+// CephCSIEntry reads ceph-csi's journal entry for uuid; errs.ErrNotFound
+// when there is none (the volume or snapshot was deleted).
+func (a *Admin) CephCSIEntry(ctx context.Context, fs, namespace string, kind CephCSIKind, uuid string) (*CephCSIEntry, error) {
 	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
-		return ioctx.GetAllOmapValues(cephCSIVolumePref+uuid, "", "", 16)
+		return ioctx.GetAllOmapValues(kind.objectPrefix+uuid, "", "", 16)
 	})
 	if err != nil {
 		return nil, err
 	}
-	v := &CephCSIVolume{Subvolume: string(vals[cephCSIImageKey]), Request: string(vals[cephCSIRequestKey])}
-	if v.Subvolume == "" {
+	e := &CephCSIEntry{Name: string(vals[cephCSINameKey]), Request: string(vals[kind.requestKey]), Source: string(vals[cephCSISourceKey])}
+	if e.Name == "" {
 		return nil, fmt.Errorf("ceph-csi journal of %s: %w", uuid, errs.ErrNotFound)
 	}
-	return v, nil
+	return e, nil
 }
 
-// RemoveCephCSIVolume removes ceph-csi's journal entries for a volume whose
-// subvolume is gone, as ceph-csi would have.
-func (a *Admin) RemoveCephCSIVolume(ctx context.Context, fs, namespace, uuid string, v *CephCSIVolume) error {
+// RemoveCephCSIEntry removes ceph-csi's journal entries for a volume or
+// snapshot that is gone, as ceph-csi would have.
+func (a *Admin) RemoveCephCSIEntry(ctx context.Context, fs, namespace string, kind CephCSIKind, uuid string, e *CephCSIEntry) error {
 	_, err := inMetadataPool(ctx, a, "omap_rm", "remove ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (struct{}, error) {
-		if v.Request != "" {
-			if err := ioctx.RmOmapKeys(cephCSIDirectory, []string{cephCSIVolumePref + v.Request}); err != nil && !isNotFound(err) {
+		if e.Request != "" {
+			if err := ioctx.RmOmapKeys(kind.directory, []string{kind.objectPrefix + e.Request}); err != nil && !isNotFound(err) {
 				return struct{}{}, err
 			}
 		}
-		if err := ioctx.Delete(cephCSIVolumePref + uuid); err != nil && !isNotFound(err) {
+		if err := ioctx.Delete(kind.objectPrefix + uuid); err != nil && !isNotFound(err) {
 			return struct{}{}, err
 		}
 		return struct{}{}, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ceph/go-ceph/cephfs/admin"
 	"github.com/ceph/go-ceph/rados"
@@ -24,12 +25,16 @@ func (a *Admin) CreateSnapshot(ctx context.Context, fs, group, subvolume, name s
 	return err
 }
 
-// SnapshotExists reports whether a snapshot exists (errs.ErrNotFound if not).
-func (a *Admin) SnapshotExists(ctx context.Context, fs, group, subvolume, name string) error {
-	_, err := bounded(ctx, a.call("snapshot_info"), fmt.Sprintf("snapshot info %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (*admin.SubVolumeSnapshotInfo, error) {
+// SnapshotCreated returns when a snapshot was taken (errs.ErrNotFound when
+// it does not exist).
+func (a *Admin) SnapshotCreated(ctx context.Context, fs, group, subvolume, name string) (time.Time, error) {
+	info, err := bounded(ctx, a.call("snapshot_info"), fmt.Sprintf("snapshot info %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (*admin.SubVolumeSnapshotInfo, error) {
 		return a.fsa.SubVolumeSnapshotInfo(fs, group, subvolume, name)
 	})
-	return err
+	if err != nil {
+		return time.Time{}, err
+	}
+	return info.CreatedAt.Time, nil
 }
 
 // RemoveSnapshot deletes a snapshot; a missing one is not an error. A

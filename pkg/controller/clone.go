@@ -10,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -36,24 +37,7 @@ type cloneSource struct {
 // from. It is called only before the clone starts.
 func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeContentSource, target volumeid.Volume, name string) (*cloneSource, error) {
 	if id := src.GetSnapshot().GetSnapshotId(); id != "" {
-		snap, err := volumeid.DecodeSnapshot(id)
-		if err != nil {
-			return nil, fmt.Errorf("source snapshot %q: %w", id, errs.ErrNotFound)
-		}
-		if err := sameFilesystem(snap.Volume, target); err != nil {
-			return nil, err
-		}
-		rec, err := s.snapshotRecord(ctx, fs, snap)
-		if err == nil && rec.ID != id {
-			err = errs.ErrNotFound
-		}
-		if err == nil {
-			err = fs.SnapshotExists(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
-		}
-		return &cloneSource{snap: snap, size: rec.Size}, nil
+		return s.snapshotSource(ctx, fs, target, id)
 	}
 	id := src.GetVolume().GetVolumeId()
 	ref, err := s.sourceVolume(ctx, fs, target, id)
@@ -75,19 +59,63 @@ func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeConten
 	}, nil
 }
 
-// sourceVolume resolves a clone's source volume ID (ours or ceph-csi's) on
-// the target's cluster.
-func (s *Server) sourceVolume(ctx context.Context, fs FS, target volumeid.Volume, id string) (*volumeRef, error) {
-	clusterID, err := clusterOfVolume(id)
+// snapshotSource checks a restore's source snapshot (ours, or one ceph-csi
+// took) and returns it with the size a restore must have at least.
+func (s *Server) snapshotSource(ctx context.Context, fs FS, target volumeid.Volume, id string) (*cloneSource, error) {
+	cluster, err := s.sameCluster(id, target)
+	if err != nil {
+		return nil, err
+	}
+	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, id)
+	if err != nil {
+		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
+	}
+	if err := sameFilesystem(snap.Volume, target); err != nil {
+		return nil, err
+	}
+	var size int64
+	if foreign == nil {
+		rec, err := s.snapshotRecord(ctx, fs, snap)
+		if err == nil && rec.ID != id {
+			err = errs.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
+		}
+		size = rec.Size
+	} else if sv, err := fs.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
+		// ceph-csi kept no size: the source's quota, when it is still there.
+		size = sv.Size
+	}
+	if _, err := fs.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
+		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
+	}
+	return &cloneSource{snap: snap, size: size}, nil
+}
+
+// sameCluster checks that a source ID is of the target's cluster and
+// returns that cluster.
+func (s *Server) sameCluster(id string, target volumeid.Volume) (*config.Cluster, error) {
+	clusterID, err := clusterOf(id)
 	if err != nil {
 		return nil, fmt.Errorf("source %w", err)
 	}
 	if clusterID != target.ClusterID {
-		return nil, errs.Invalid("source volume %q is in cluster %q; a clone must be in the same cluster, not %q", id, clusterID, target.ClusterID)
+		return nil, errs.Invalid("source %q is in cluster %q; a clone must be in the same cluster, not %q", id, clusterID, target.ClusterID)
 	}
 	cluster, err := s.cfg.Cluster(clusterID)
 	if err != nil {
-		return nil, errs.Invalid("source volume %q: %v", id, err)
+		return nil, errs.Invalid("source %q: %v", id, err)
+	}
+	return cluster, nil
+}
+
+// sourceVolume resolves a clone's source volume ID (ours or ceph-csi's) on
+// the target's cluster.
+func (s *Server) sourceVolume(ctx context.Context, fs FS, target volumeid.Volume, id string) (*volumeRef, error) {
+	cluster, err := s.sameCluster(id, target)
+	if err != nil {
+		return nil, err
 	}
 	return s.resolveVolume(ctx, fs, cluster, id)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -29,7 +30,7 @@ type FS interface {
 	ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error
 
 	CreateSnapshot(ctx context.Context, fs, group, subvolume, name string) error
-	SnapshotExists(ctx context.Context, fs, group, subvolume, name string) error
+	SnapshotCreated(ctx context.Context, fs, group, subvolume, name string) (time.Time, error)
 	RemoveSnapshot(ctx context.Context, fs, group, subvolume, name string) error
 	Clone(ctx context.Context, c ceph.CloneSpec) error
 	CloneStatus(ctx context.Context, fs, group, name string) (*ceph.CloneState, error)
@@ -42,8 +43,8 @@ type FS interface {
 	DeleteRecord(ctx context.Context, fs, key string) error
 
 	FilesystemByID(ctx context.Context, fscid int64) (string, error)
-	CephCSIVolume(ctx context.Context, fs, namespace, uuid string) (*ceph.CephCSIVolume, error)
-	RemoveCephCSIVolume(ctx context.Context, fs, namespace, uuid string, v *ceph.CephCSIVolume) error
+	CephCSIEntry(ctx context.Context, fs, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
+	RemoveCephCSIEntry(ctx context.Context, fs, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
 
 	Release()
 }

@@ -202,7 +202,7 @@ func TestCephCSIVolumes(t *testing.T) {
 	s := New(cfg, func(context.Context, *config.Cluster, ceph.Credentials) (FS, error) { return f, nil })
 	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
 	handle := "0001-0009-rook-ceph-0000000000000001-" + uuid
-	f.CephCSI = map[string]ceph.CephCSIVolume{uuid: {Subvolume: "csi-vol-" + uuid, Request: "pvc-1"}}
+	f.CephCSI = map[string]ceph.CephCSIEntry{uuid: {Name: "csi-vol-" + uuid, Request: "pvc-1"}}
 	if err := f.CreateSubvolume(context.Background(), ceph.SubvolumeSpec{FS: "myfs", Group: "csi", Name: "csi-vol-" + uuid, Size: gib}); err != nil {
 		t.Fatal(err)
 	}

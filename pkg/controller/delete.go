@@ -8,6 +8,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 )
 
@@ -36,7 +37,7 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return nil, err
 	}
 	if c := ref.cephCSI; c != nil {
-		if err := fs.RemoveCephCSIVolume(ctx, ref.FSName, c.namespace, c.uuid, c.entry); err != nil {
+		if err := fs.RemoveCephCSIEntry(ctx, ref.FSName, c.namespace, ceph.CephCSIVolumes, c.uuid, c.entry); err != nil {
 			return nil, fmt.Errorf("subvolume removed, but not ceph-csi's journal entry: %w", err)
 		}
 	}

@@ -21,26 +21,29 @@ type volumeRef struct {
 
 type cephCSIRef struct {
 	uuid, namespace string
-	entry           *ceph.CephCSIVolume
+	entry           *ceph.CephCSIEntry
 }
 
-// clusterOfVolume returns the cluster ID in a volume ID of either form;
-// errs.ErrNotFound for anything else (CSI treats a malformed ID as a volume
-// that does not exist).
-func clusterOfVolume(id string) (string, error) {
+// clusterOf returns the cluster ID in a volume or snapshot ID of either
+// form; errs.ErrNotFound for anything else (CSI treats a malformed ID as an
+// object that does not exist).
+func clusterOf(id string) (string, error) {
 	if v, err := volumeid.DecodeVolume(id); err == nil {
+		return v.ClusterID, nil
+	}
+	if v, err := volumeid.DecodeSnapshot(id); err == nil {
 		return v.ClusterID, nil
 	}
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
 		return h.ClusterID, nil
 	}
-	return "", fmt.Errorf("volume %q: malformed ID: %w", id, errs.ErrNotFound)
+	return "", fmt.Errorf("%q: malformed ID: %w", id, errs.ErrNotFound)
 }
 
 // openVolume connects to a volume's cluster with the request's secrets and
 // resolves the ID. The caller releases the FS.
 func (s *Server) openVolume(ctx context.Context, id string, secrets map[string]string) (FS, *volumeRef, error) {
-	clusterID, err := clusterOfVolume(id)
+	clusterID, err := clusterOf(id)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,28 +64,57 @@ func (s *Server) resolveVolume(ctx context.Context, fs FS, cluster *config.Clust
 	if v, err := volumeid.DecodeVolume(id); err == nil {
 		return &volumeRef{Volume: v}, nil
 	}
+	fsName, c, err := s.resolveCephCSI(ctx, fs, cluster, id, ceph.CephCSIVolumes)
+	if err != nil {
+		return nil, err
+	}
+	return &volumeRef{
+		Volume:  volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: groupOf(cluster), Subvolume: c.entry.Name},
+		cephCSI: c,
+	}, nil
+}
+
+// resolveCephCSI finds a ceph-csi handle's filesystem and journal entry.
+func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Cluster, id string, kind ceph.CephCSIKind) (string, *cephCSIRef, error) {
 	h, err := volumeid.DecodeCephCSI(id)
 	if err != nil || h.ClusterID != cluster.ClusterID {
-		return nil, fmt.Errorf("volume %q: malformed ID: %w", id, errs.ErrNotFound)
+		return "", nil, fmt.Errorf("%q: malformed ID: %w", id, errs.ErrNotFound)
 	}
 	fsName, err := fs.FilesystemByID(ctx, h.LocationID)
 	if err != nil {
-		return nil, fmt.Errorf("ceph-csi volume %q: %w", id, err)
+		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
 	ns := cluster.CephFS.RadosNamespace
 	if ns == "" {
 		ns = ceph.DefaultCephCSIRNS
 	}
-	entry, err := fs.CephCSIVolume(ctx, fsName, ns, h.UUID)
+	entry, err := fs.CephCSIEntry(ctx, fsName, ns, kind, h.UUID)
 	if err != nil {
-		return nil, fmt.Errorf("ceph-csi volume %q: %w", id, err)
+		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
-	group := cluster.CephFS.SubvolumeGroup
-	if group == "" {
-		group = defaultGroup
+	return fsName, &cephCSIRef{uuid: h.UUID, namespace: ns, entry: entry}, nil
+}
+
+// groupOf is the subvolume group ceph-csi used in a cluster.
+func groupOf(cluster *config.Cluster) string {
+	if g := cluster.CephFS.SubvolumeGroup; g != "" {
+		return g
 	}
-	return &volumeRef{
-		Volume:  volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: group, Subvolume: entry.Subvolume},
-		cephCSI: &cephCSIRef{uuid: h.UUID, namespace: ns, entry: entry},
-	}, nil
+	return defaultGroup
+}
+
+// resolveSnapshot resolves a snapshot ID of ours or of ceph-csi on a cluster
+// fs is connected to. For ceph-csi's, the journal entry comes back too.
+func (s *Server) resolveSnapshot(ctx context.Context, fs FS, cluster *config.Cluster, id string) (volumeid.Snapshot, *cephCSIRef, error) {
+	if snap, err := volumeid.DecodeSnapshot(id); err == nil {
+		return snap, nil, nil
+	}
+	fsName, c, err := s.resolveCephCSI(ctx, fs, cluster, id, ceph.CephCSISnapshots)
+	if err != nil {
+		return volumeid.Snapshot{}, nil, err
+	}
+	return volumeid.Snapshot{
+		Volume: volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: groupOf(cluster), Subvolume: c.entry.Source},
+		Name:   c.entry.Name,
+	}, c, nil
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/klog/v2"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -85,7 +86,7 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if req.GetSourceVolumeId() == "" {
 		return nil, errs.Invalid("source volume ID is required")
 	}
-	clusterID, err := clusterOfVolume(req.GetSourceVolumeId())
+	clusterID, err := clusterOf(req.GetSourceVolumeId())
 	if err != nil {
 		return nil, fmt.Errorf("source %w", err)
 	}
@@ -152,29 +153,40 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	if req.GetSnapshotId() == "" {
 		return nil, errs.Invalid("snapshot ID is required")
 	}
-	snap, err := volumeid.DecodeSnapshot(req.GetSnapshotId())
-	if errors.Is(err, volumeid.ErrCephCSI) {
-		return nil, fmt.Errorf("%w: %v: snapshots made by ceph-csi cannot be deleted by this driver yet", errs.ErrFailedPrecondition, err)
-	}
+	clusterID, err := clusterOf(req.GetSnapshotId())
 	if err != nil {
 		klog.FromContext(ctx).Info("Deleting a malformed snapshot ID: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
 		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	fs, cluster, err := s.open(ctx, clusterID, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, req.GetSnapshotId())
+	if errors.Is(err, errs.ErrNotFound) {
+		klog.FromContext(ctx).Info("Deleting a snapshot that does not exist: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	release, err := s.lockSnapshot(snap)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	fs, _, err := s.open(ctx, snap.ClusterID, req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
-	defer fs.Release()
 	if err := fs.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		if errors.Is(err, errs.ErrFailedPrecondition) {
 			return nil, fmt.Errorf("snapshot %s has clones in progress; delete it when they finish: %w", req.GetSnapshotId(), err)
 		}
 		return nil, err
+	}
+	if foreign != nil {
+		if err := fs.RemoveCephCSIEntry(ctx, snap.FSName, foreign.namespace, ceph.CephCSISnapshots, foreign.uuid, foreign.entry); err != nil {
+			return nil, fmt.Errorf("snapshot removed, but not ceph-csi's journal entry: %w", err)
+		}
+		return &csi.DeleteSnapshotResponse{}, nil
 	}
 	// Remove the record only if it is this snapshot's: the name may have
 	// been taken for another source after this one was deleted.
@@ -235,18 +247,35 @@ func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 }
 
 func (s *Server) listByID(ctx context.Context, id string, secrets map[string]string) ([]*snapshotRecord, error) {
-	snap, err := volumeid.DecodeSnapshot(id)
+	clusterID, err := clusterOf(id)
 	if err != nil {
 		return nil, nil
 	}
-	if _, err := s.cfg.Cluster(snap.ClusterID); err != nil {
+	if _, err := s.cfg.Cluster(clusterID); err != nil {
 		return nil, nil
 	}
-	fs, _, err := s.open(ctx, snap.ClusterID, secrets)
+	fs, cluster, err := s.open(ctx, clusterID, secrets)
 	if err != nil {
 		return nil, err
 	}
 	defer fs.Release()
+	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, id)
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if foreign != nil {
+		rec, err := s.cephCSIRecord(ctx, fs, id, snap)
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []*snapshotRecord{rec}, nil
+	}
 	rec, err := s.snapshotRecord(ctx, fs, snap)
 	if errors.Is(err, errs.ErrNotFound) || (err == nil && rec.ID != id) {
 		return nil, nil
@@ -255,6 +284,26 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 		return nil, err
 	}
 	return []*snapshotRecord{rec}, nil
+}
+
+// cephCSIRecord describes a snapshot ceph-csi took, from Ceph itself: its
+// creation time, its source's quota, and its source's ceph-csi handle when
+// the source has ceph-csi's naming (csi-vol-<uuid>).
+func (s *Server) cephCSIRecord(ctx context.Context, fs FS, id string, snap volumeid.Snapshot) (*snapshotRecord, error) {
+	created, err := fs.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
+	if err != nil {
+		return nil, err
+	}
+	rec := &snapshotRecord{ID: id, Created: created.UnixNano()}
+	if sv, err := fs.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
+		rec.Size = sv.Size
+	}
+	if h, err := volumeid.DecodeCephCSI(id); err == nil {
+		if uuid, ok := strings.CutPrefix(snap.Subvolume, "csi-vol-"); ok && len(uuid) == 36 {
+			rec.Source = fmt.Sprintf("0001-%04x-%s-%016x-%s", len(h.ClusterID), h.ClusterID, h.LocationID, uuid)
+		}
+	}
+	return rec, nil
 }
 
 func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {

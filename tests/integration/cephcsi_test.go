@@ -58,6 +58,27 @@ func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle,
 	return handle, uuid, vc
 }
 
+// legacySnapshot takes a snapshot the way ceph-csi does (csi-snap-<uuid>
+// and its journal) and returns its handle and uuid.
+func legacySnapshot(t *testing.T, c *testcluster.Cluster, volHandle, subvolume, request string) (string, string) {
+	t.Helper()
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	name := "csi-snap-" + uuid
+	c.Ceph(t, "fs", "subvolume", "snapshot", "create", c.FS, subvolume, name, "--group_name", c.Group)
+	for _, kv := range [][3]string{
+		{"csi.snap." + uuid, "csi.imagename", name},
+		{"csi.snap." + uuid, "csi.snapname", request},
+		{"csi.snap." + uuid, "csi.source", subvolume},
+		{"csi.snaps.default", "csi.snap." + request, uuid},
+	} {
+		rados(t, c, "setomapval", kv[0], kv[1], kv[2])
+	}
+	// Same cluster and filesystem as the volume: only the uuid differs.
+	return volHandle[:len(volHandle)-36] + uuid, uuid
+}
+
 func rados(t *testing.T, c *testcluster.Cluster, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -115,6 +136,29 @@ func TestCephCSIVolume(t *testing.T) {
 	}
 	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId(), Secrets: c.Secrets()}); err != nil {
 		t.Fatalf("delete snapshot: %v", err)
+	}
+
+	// A snapshot ceph-csi took: listed, restored, deleted with its journal.
+	legacySnap, snapUUID := legacySnapshot(t, c, handle, vc["subvolumeName"], "snapshot-legacy-"+request)
+	list, err := drv.Controller.ListSnapshots(ctx, &csi.ListSnapshotsRequest{SnapshotId: legacySnap, Secrets: c.Secrets()})
+	if err != nil || len(list.GetEntries()) != 1 || list.GetEntries()[0].GetSnapshot().GetSourceVolumeId() != handle ||
+		list.GetEntries()[0].GetSnapshot().GetSizeBytes() != 200<<20 {
+		t.Fatalf("ListSnapshots of a ceph-csi snapshot: %v, %v", list, err)
+	}
+	fromLegacy := createVolume(t, drv, c, "legacy-snap-restore", 200<<20, &csi.VolumeContentSource{
+		Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: legacySnap}},
+	})
+	if got := files(t, mountVolume(t, drv, c, fromLegacy)); !slices.Equal(got, []string{"old"}) {
+		t.Errorf("restored from a ceph-csi snapshot: %v", got)
+	}
+	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: legacySnap, Secrets: c.Secrets()}); err != nil {
+		t.Fatalf("delete a ceph-csi snapshot: %v", err)
+	}
+	if got := c.Snapshots(t, "cfs1:"+testcluster.ClusterID+":"+c.FS+":"+c.Group+":"+vc["subvolumeName"]); len(got) != 0 {
+		t.Errorf("snapshots left: %v", got)
+	}
+	if out, err := exec.Command("rados", "-c", c.Conf, "-p", c.FS+"-metadata", "--namespace", "csi", "stat", "csi.snap."+snapUUID).CombinedOutput(); err == nil {
+		t.Errorf("journal object csi.snap.%s still there: %s", snapUUID, out)
 	}
 
 	// Unmount before deleting (the test's cleanups run in reverse, after

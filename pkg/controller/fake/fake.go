@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
@@ -27,7 +28,7 @@ type FS struct {
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.
-	CephCSI map[string]ceph.CephCSIVolume
+	CephCSI map[string]ceph.CephCSIEntry
 }
 
 // New returns an empty filesystem with one data pool.
@@ -156,17 +157,17 @@ func (f *FS) snapshots() map[string]bool {
 	return f.Snapshots
 }
 
-// SnapshotExists implements controller.FS.
-func (f *FS) SnapshotExists(_ context.Context, fs, group, subvolume, name string) error {
+// SnapshotCreated implements controller.FS.
+func (f *FS) SnapshotCreated(_ context.Context, fs, group, subvolume, name string) (time.Time, error) {
 	if err := f.call("snapshot-info"); err != nil {
-		return err
+		return time.Time{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.snapshots()[key(fs, group, subvolume)+"@"+name] {
-		return fmt.Errorf("snapshot %s: %w", name, errs.ErrNotFound)
+		return time.Time{}, fmt.Errorf("snapshot %s: %w", name, errs.ErrNotFound)
 	}
-	return nil
+	return time.Unix(1700000000, 0), nil
 }
 
 // RemoveSnapshot implements controller.FS.
@@ -279,8 +280,8 @@ func (f *FS) FilesystemByID(_ context.Context, id int64) (string, error) {
 	return "myfs", nil
 }
 
-// CephCSIVolume implements controller.FS from CephCSI, keyed by uuid.
-func (f *FS) CephCSIVolume(_ context.Context, _, _, uuid string) (*ceph.CephCSIVolume, error) {
+// CephCSIEntry implements controller.FS from CephCSI, keyed by uuid.
+func (f *FS) CephCSIEntry(_ context.Context, _, _ string, _ ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error) {
 	if err := f.call("cephcsi-read"); err != nil {
 		return nil, err
 	}
@@ -293,8 +294,8 @@ func (f *FS) CephCSIVolume(_ context.Context, _, _, uuid string) (*ceph.CephCSIV
 	return &v, nil
 }
 
-// RemoveCephCSIVolume implements controller.FS.
-func (f *FS) RemoveCephCSIVolume(_ context.Context, _, _, uuid string, _ *ceph.CephCSIVolume) error {
+// RemoveCephCSIEntry implements controller.FS.
+func (f *FS) RemoveCephCSIEntry(_ context.Context, _, _ string, _ ceph.CephCSIKind, uuid string, _ *ceph.CephCSIEntry) error {
 	if err := f.call("cephcsi-rm"); err != nil {
 		return err
 	}
