@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller/fake"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
 const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
@@ -230,4 +232,75 @@ func TestCephCSIVolumes(t *testing.T) {
 	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets}); errs.Code(err) != codes.NotFound {
 		t.Errorf("expand a deleted ceph-csi volume: %v, want NotFound", err)
 	}
+}
+
+func TestCloneStates(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	ctx := context.Background()
+	src, err := s.CreateVolume(ctx, req("pvc-src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := func(name string) (*csi.CreateVolumeResponse, error) {
+		r := req(name)
+		r.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+			Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: src.GetVolume().GetVolumeId()},
+		}}
+		cctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		defer cancel()
+		return s.CreateVolume(cctx, r)
+	}
+	// In progress past the wait: Aborted, and the retry picks the same clone up.
+	pending := mustDerive(t, "pvc-pending")
+	f.CloneStates = map[string]ceph.CloneState{pending: {State: "in-progress"}}
+	if _, err := clone("pvc-pending"); errs.Code(err) != codes.Aborted {
+		t.Fatalf("clone in progress: %v, want Aborted", err)
+	}
+	f.CloneStates = nil
+	if _, err := clone("pvc-pending"); err != nil {
+		t.Fatalf("retry after the clone completed: %v", err)
+	}
+	if n := strings.Count(strings.Join(f.Calls, ","), "clone,"); n != 1 {
+		t.Errorf("%d clones started for one volume", n)
+	}
+
+	// Failed: the remains are removed and the error says so.
+	failed := mustDerive(t, "pvc-failed")
+	f.CloneStates = map[string]ceph.CloneState{failed: {State: "failed", Failure: "5: I/O error"}}
+	_, err = clone("pvc-failed")
+	if err == nil || !strings.Contains(err.Error(), "failed") || !strings.Contains(err.Error(), "I/O error") {
+		t.Fatalf("failed clone: %v", err)
+	}
+	if _, ok := f.Subvolumes["myfs/grp/"+failed]; ok {
+		t.Error("failed clone left behind")
+	}
+}
+
+func TestDeleteSnapshotWithPendingClones(t *testing.T) {
+	t.Parallel()
+	s, f := newFakeServer(t)
+	ctx := context.Background()
+	src, err := s.CreateVolume(ctx, req("pvc-src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap", SourceVolumeId: src.GetVolume().GetVolumeId(), Secrets: req("x").Secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Err["snapshot-rm"] = fmt.Errorf("snapshot rm: %w", errs.ErrFailedPrecondition) // EAGAIN from the mgr
+	_, err = s.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId(), Secrets: req("x").Secrets})
+	if errs.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "clones in progress") {
+		t.Fatalf("delete a snapshot being cloned: %v", err)
+	}
+	if len(f.Records) != 1 {
+		t.Errorf("record removed although the snapshot stays")
+	}
+}
+
+// mustDerive is the subvolume name the test parameters give a request.
+func mustDerive(t *testing.T, name string) string {
+	t.Helper()
+	return volumeid.DeriveName(defaultNamePrefix, name)
 }
