@@ -11,6 +11,8 @@ RUN_DIR      ?= $(BUILD)/run
 BIN          := $(BUILD)/bin/cephfs-csi
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -X github.com/cephfs-csi/cephfs-csi/pkg/driver.Version=$(VERSION)
+# Go as installed on the development machines, also when /usr/local/go/bin is not on PATH.
+export PATH  := $(PATH):/usr/local/go/bin
 GO           ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 ENDPOINT     := unix://$(RUN_DIR)/csi.sock
