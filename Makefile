@@ -74,6 +74,7 @@ sanity: deps cluster-up
 fuzz:
 	$(GO) test ./pkg/volumeid/ -run '^$$' -fuzz FuzzDecodeVolume -fuzztime 20s
 	$(GO) test ./pkg/volumeid/ -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime 20s
+	$(GO) test ./pkg/volumeid/ -run '^$$' -fuzz FuzzDecodeCephCSI -fuzztime 20s
 
 # Driver vs the raw Ceph floor (go-ceph straight), on the shared cluster.
 bench: deps cluster-up

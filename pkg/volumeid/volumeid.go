@@ -160,17 +160,21 @@ func decode(id string, n int) ([]string, error) {
 	return parts[1:], nil
 }
 
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
+
 // isCephCSI recognises ceph-csi's "0001-<hex len>-<clusterID>-..." handles.
 func isCephCSI(id string) bool {
 	if len(id) < 5 || id[4] != '-' {
 		return false
 	}
-	for i := 0; i < 4; i++ {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(id[i])) {
-			return false
-		}
-	}
-	return true
+	return isHex(id[:4])
 }
 
 // CephCSI is what a ceph-csi (version 1) handle carries:
@@ -198,7 +202,7 @@ func DecodeCephCSI(id string) (CephCSI, error) {
 		return bad("no cluster ID length")
 	}
 	n, err := strconv.ParseUint(rest[:4], 16, 16)
-	if err != nil || n == 0 || int(n) > len(rest)-5 {
+	if err != nil || !isHex(rest[:4]) || n == 0 || int(n) > len(rest)-5 {
 		return bad("bad cluster ID length")
 	}
 	clusterID := rest[5 : 5+n]
@@ -208,7 +212,7 @@ func DecodeCephCSI(id string) (CephCSI, error) {
 		return bad("want -<16 hex digits>-<uuid> after the cluster ID")
 	}
 	loc, err := strconv.ParseInt(rest[1:17], 16, 64)
-	if err != nil {
+	if err != nil || !isHex(rest[1:17]) {
 		return bad("location is not 16 hex digits")
 	}
 	uuid := rest[18:]
