@@ -93,19 +93,17 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestMonAddrs(t *testing.T) {
+func TestWithPorts(t *testing.T) {
 	t.Parallel()
 	tests := map[string][]string{
-		"10.0.0.1:6789":                           {"10.0.0.1:6789"},
-		"v2:10.0.0.1:3300":                        {"10.0.0.1:3300"},
-		"[v2:10.0.0.1:3300,v1:10.0.0.1:6789]":     {"10.0.0.1:3300", "10.0.0.1:6789"},
-		"[v2:10.0.0.1:3300/0,v1:10.0.0.1:6789/0]": {"10.0.0.1:3300", "10.0.0.1:6789"},
-		"mon-a":      {"mon-a:6789", "mon-a:3300"},
-		"[::1]:3300": {"[::1]:3300"},
+		"10.0.0.1:6789": {"10.0.0.1:6789"},
+		"mon-a":         {"mon-a:6789", "mon-a:3300"},
+		"[::1]:3300":    {"[::1]:3300"},
+		"::1":           {"[::1]:6789", "[::1]:3300"},
 	}
 	for in, want := range tests {
-		if got := monAddrs(in); !slices.Equal(got, want) {
-			t.Errorf("monAddrs(%q) = %v, want %v", in, got, want)
+		if got := withPorts(in); !slices.Equal(got, want) {
+			t.Errorf("withPorts(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

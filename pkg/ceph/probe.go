@@ -7,16 +7,18 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 )
 
-// ProbeMonitors checks that at least one of mons answers as a Ceph monitor:
+// ProbeMonitors checks that at least one of the cluster's monitors answers:
 // it opens a TCP connection and reads the messenger banner ("ceph v2" for
 // msgr2, "ceph v027" for msgr1). It needs no credentials, so the identity
 // service can run it on every Probe.
-func ProbeMonitors(ctx context.Context, mons []string) error {
+func ProbeMonitors(ctx context.Context, cluster *config.Cluster) error {
 	var errList []error
-	for _, m := range mons {
-		for _, addr := range monAddrs(m) {
+	for _, m := range cluster.MonitorAddrs() {
+		for _, addr := range withPorts(m) {
 			err := probeBanner(ctx, addr)
 			if err == nil {
 				return nil
@@ -64,30 +66,12 @@ func readFull(c net.Conn, buf []byte) (int, error) {
 	return n, nil
 }
 
-// monAddrs turns one monitor entry of the cluster config into host:port
-// addresses: "1.2.3.4", "1.2.3.4:6789", "v2:1.2.3.4:3300",
-// "[v2:1.2.3.4:3300,v1:1.2.3.4:6789]", "[::1]:3300" and host names are all
-// accepted. Without a port, 6789 (msgr1) and 3300 (msgr2) are tried.
-func monAddrs(entry string) []string {
-	entry = strings.TrimSpace(entry)
-	if strings.HasPrefix(entry, "[v") || strings.HasPrefix(entry, "[V") {
-		entry = strings.Trim(entry, "[]")
+// withPorts adds the monitor ports to an address that has none: 6789
+// (msgr1) and 3300 (msgr2) are both tried.
+func withPorts(addr string) []string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return []string{addr}
 	}
-	var out []string
-	for _, a := range strings.Split(entry, ",") {
-		a = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(a), "v1:"), "v2:")
-		if i := strings.Index(a, "/"); i >= 0 { // nonce: "1.2.3.4:3300/0"
-			a = a[:i]
-		}
-		if a == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(a); err == nil {
-			out = append(out, a)
-			continue
-		}
-		host := strings.Trim(a, "[]")
-		out = append(out, net.JoinHostPort(host, "6789"), net.JoinHostPort(host, "3300"))
-	}
-	return out
+	host := strings.Trim(addr, "[]")
+	return []string{net.JoinHostPort(host, "6789"), net.JoinHostPort(host, "3300")}
 }

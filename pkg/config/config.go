@@ -114,3 +114,40 @@ func (c *Config) Clusters() []*Cluster {
 func (c *Cluster) MonHost() string {
 	return strings.Join(c.Monitors, ",")
 }
+
+// MonitorAddrs returns the plain addresses of the cluster's monitors, in the
+// form ceph-fuse's -m and the kernel client's mount source take: messenger
+// prefixes and nonces dropped ("v2:1.2.3.4:3300/0" → "1.2.3.4:3300"), the
+// "[v2:a:3300,v1:a:6789]" form split, IPv6 brackets ("[::1]:3300") kept.
+// A port is not added where the entry has none.
+func (c *Cluster) MonitorAddrs() []string {
+	var out []string
+	for _, entry := range c.Monitors {
+		entry = strings.TrimSpace(entry)
+		if strings.HasPrefix(entry, "[v") || strings.HasPrefix(entry, "[V") {
+			entry = strings.Trim(entry, "[]")
+		}
+		for _, a := range strings.Split(entry, ",") {
+			a = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(a), "v1:"), "v2:")
+			if i := strings.Index(a, "/"); i >= 0 {
+				a = a[:i]
+			}
+			if a != "" {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// DefaultSubvolumeGroup is the group of a cluster whose config names none
+// (ceph-csi's default too).
+const DefaultSubvolumeGroup = "csi"
+
+// SubvolumeGroup is the cluster's default subvolume group.
+func (c *Cluster) SubvolumeGroup() string {
+	if c.CephFS.SubvolumeGroup != "" {
+		return c.CephFS.SubvolumeGroup
+	}
+	return DefaultSubvolumeGroup
+}

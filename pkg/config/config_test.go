@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -79,5 +80,24 @@ func TestLoadNamesFile(t *testing.T) {
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("malformed file error = %v", err)
+	}
+}
+
+func TestMonitorAddrs(t *testing.T) {
+	t.Parallel()
+	c := &Cluster{Monitors: []string{"10.0.0.1:6789", "v2:10.0.0.2:3300", "[v2:10.0.0.3:3300/0,v1:10.0.0.3:6789/0]", "mon-a", "[::1]:3300"}}
+	want := []string{"10.0.0.1:6789", "10.0.0.2:3300", "10.0.0.3:3300", "10.0.0.3:6789", "mon-a", "[::1]:3300"}
+	if got := c.MonitorAddrs(); !slices.Equal(got, want) {
+		t.Errorf("MonitorAddrs() = %v, want %v", got, want)
+	}
+}
+
+func TestSubvolumeGroup(t *testing.T) {
+	t.Parallel()
+	if g := (&Cluster{}).SubvolumeGroup(); g != "csi" {
+		t.Errorf("default group %q", g)
+	}
+	if g := (&Cluster{CephFS: CephFS{SubvolumeGroup: "g"}}).SubvolumeGroup(); g != "g" {
+		t.Errorf("configured group %q", g)
 	}
 }

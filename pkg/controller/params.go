@@ -28,7 +28,6 @@ const (
 	// sidecarPrefix marks keys the external-provisioner adds or reads itself.
 	sidecarPrefix = "csi.storage.k8s.io/"
 
-	defaultGroup      = "csi"
 	defaultNamePrefix = "csi-vol-"
 )
 
@@ -100,10 +99,7 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 	}
 	p.cluster = cluster
 	if p.group == "" {
-		p.group = cluster.CephFS.SubvolumeGroup
-	}
-	if p.group == "" {
-		p.group = defaultGroup
+		p.group = cluster.SubvolumeGroup()
 	}
 	for name, v := range map[string]string{paramFSName: p.fsName, paramSubvolumeGroup: p.group} {
 		if !volumeid.ValidName(v) {

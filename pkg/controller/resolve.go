@@ -69,7 +69,7 @@ func (s *Server) resolveVolume(ctx context.Context, fs FS, cluster *config.Clust
 		return nil, err
 	}
 	return &volumeRef{
-		Volume:  volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: groupOf(cluster), Subvolume: c.entry.Name},
+		Volume:  volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: cluster.SubvolumeGroup(), Subvolume: c.entry.Name},
 		cephCSI: c,
 	}, nil
 }
@@ -95,14 +95,6 @@ func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Clus
 	return fsName, &cephCSIRef{uuid: h.UUID, namespace: ns, entry: entry}, nil
 }
 
-// groupOf is the subvolume group ceph-csi used in a cluster.
-func groupOf(cluster *config.Cluster) string {
-	if g := cluster.CephFS.SubvolumeGroup; g != "" {
-		return g
-	}
-	return defaultGroup
-}
-
 // resolveSnapshot resolves a snapshot ID of ours or of ceph-csi on a cluster
 // fs is connected to. For ceph-csi's, the journal entry comes back too.
 func (s *Server) resolveSnapshot(ctx context.Context, fs FS, cluster *config.Cluster, id string) (volumeid.Snapshot, *cephCSIRef, error) {
@@ -114,7 +106,7 @@ func (s *Server) resolveSnapshot(ctx context.Context, fs FS, cluster *config.Clu
 		return volumeid.Snapshot{}, nil, err
 	}
 	return volumeid.Snapshot{
-		Volume: volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: groupOf(cluster), Subvolume: c.entry.Source},
+		Volume: volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: cluster.SubvolumeGroup(), Subvolume: c.entry.Source},
 		Name:   c.entry.Name,
 	}, c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -300,7 +301,8 @@ func (s *Server) cephCSIRecord(ctx context.Context, fs FS, id string, snap volum
 	}
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
 		if uuid, ok := strings.CutPrefix(snap.Subvolume, "csi-vol-"); ok && len(uuid) == 36 {
-			rec.Source = fmt.Sprintf("0001-%04x-%s-%016x-%s", len(h.ClusterID), h.ClusterID, h.LocationID, uuid)
+			h.UUID = uuid
+			rec.Source = h.Encode()
 		}
 	}
 	return rec, nil
@@ -332,24 +334,33 @@ func (s *Server) listBySource(ctx context.Context, source string, secrets map[st
 func (s *Server) listAll(ctx context.Context, secrets map[string]string) ([]*snapshotRecord, error) {
 	var out []*snapshotRecord
 	for _, cluster := range s.cfg.Clusters() {
-		fs, err := s.connectTo(ctx, cluster, secrets)
+		recs, err := s.clusterRecords(ctx, cluster, secrets)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
 		}
-		names, err := fs.Filesystems(ctx)
-		if err == nil {
-			for _, name := range names {
-				var recs []*snapshotRecord
-				if recs, err = recordsOf(ctx, fs, name); err != nil {
-					break
-				}
-				out = append(out, recs...)
-			}
-		}
-		fs.Release()
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// clusterRecords reads the snapshot records of every filesystem of a cluster.
+func (s *Server) clusterRecords(ctx context.Context, cluster *config.Cluster, secrets map[string]string) ([]*snapshotRecord, error) {
+	fs, err := s.connectTo(ctx, cluster, secrets)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Release()
+	names, err := fs.Filesystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*snapshotRecord
+	for _, name := range names {
+		recs, err := recordsOf(ctx, fs, name)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
+			return nil, err
 		}
+		out = append(out, recs...)
 	}
 	return out, nil
 }

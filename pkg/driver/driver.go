@@ -204,7 +204,7 @@ func (d *Driver) probe(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, c := range clusters {
 		wg.Go(func() {
-			if err := ceph.ProbeMonitors(ctx, c.Monitors); err != nil {
+			if err := ceph.ProbeMonitors(ctx, c); err != nil {
 				errList[i] = fmt.Errorf("cluster %q unreachable: %w", c.ClusterID, err)
 			}
 		})

@@ -32,7 +32,7 @@ func (f *Fuse) Args(req Request, target, keyring string) []string {
 	args := []string{
 		target,
 		"-c", "/dev/null",
-		"-m", strings.Join(monList(req.Monitors), ","),
+		"-m", strings.Join(req.Monitors, ","),
 		"--id", req.Creds.ID,
 		"--keyring", keyring,
 		"--client_fs", req.FSName,

@@ -24,7 +24,7 @@ func (k *Kernel) Name() string { return "kernel" }
 // go into the source in the form every kernel accepts; mds_namespace selects
 // the filesystem on old and new kernels alike.
 func (k *Kernel) SourceAndOptions(req Request, secretFile string) (string, []string) {
-	mons := monList(req.Monitors)
+	mons := req.Monitors
 	source := strings.Join(mons, ",") + ":" + req.Path
 	opts := []string{"name=" + req.Creds.ID, "secretfile=" + secretFile, "mds_namespace=" + req.FSName}
 	if usesMsgr2(mons) && !hasOption(req.Options, "ms_mode") {

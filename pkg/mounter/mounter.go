@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 )
 
 // Request describes one mount of a CephFS path.
 type Request struct {
-	Monitors []string // as in the cluster config
+	Monitors []string // plain addresses (config.Cluster.MonitorAddrs)
 	FSName   string
 	Path     string // path inside the filesystem (the subvolume root)
 	Creds    ceph.Credentials
@@ -81,29 +80,4 @@ func RemoveKeyFiles(dir string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// stripMsgrPrefix turns "v2:1.2.3.4:3300" into "1.2.3.4:3300" and
-// "[v2:a:3300,v1:a:6789]" into "a:3300,a:6789".
-func stripMsgrPrefix(mon string) []string {
-	mon = strings.Trim(strings.TrimSpace(mon), "[]")
-	var out []string
-	for _, a := range strings.Split(mon, ",") {
-		a = strings.TrimPrefix(strings.TrimPrefix(a, "v1:"), "v2:")
-		if i := strings.Index(a, "/"); i >= 0 {
-			a = a[:i]
-		}
-		if a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func monList(mons []string) []string {
-	var out []string
-	for _, m := range mons {
-		out = append(out, stripMsgrPrefix(m)...)
-	}
-	return out
 }

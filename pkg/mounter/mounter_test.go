@@ -18,7 +18,9 @@ const testKey = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
 
 func testRequest(opts ...string) Request {
 	return Request{
-		Monitors: []string{"v2:10.0.0.1:3300", "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]"},
+		// Plain addresses, as config.Cluster.MonitorAddrs makes them from
+		// "v2:10.0.0.1:3300" and "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]".
+		Monitors: []string{"10.0.0.1:3300", "10.0.0.2:3300", "10.0.0.2:6789"},
 		FSName:   "myfs",
 		Path:     "/volumes/csi/csi-vol-x/uuid",
 		Creds:    ceph.Credentials{ID: "csi-node", Key: testKey},

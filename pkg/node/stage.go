@@ -129,7 +129,7 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		opts = append(opts, mountopts.Split(f)...)
 	}
 	return s.mounters[name], mounter.Request{
-		Monitors: cluster.Monitors,
+		Monitors: cluster.MonitorAddrs(),
 		FSName:   vc[controller.CtxFSName],
 		Path:     path,
 		Creds:    creds,
@@ -164,10 +164,7 @@ func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq moun
 	}
 	group := vc[controller.CtxSubvolumeGroup]
 	if group == "" {
-		group = cluster.CephFS.SubvolumeGroup
-	}
-	if group == "" {
-		group = "csi"
+		group = cluster.SubvolumeGroup()
 	}
 	name := vc[controller.CtxSubvolumeName]
 	path, err := s.subvolumePath(ctx, cluster, mreq.Creds, mreq.FSName, group, name)

@@ -228,5 +228,7 @@ func DecodeCephCSI(id string) (CephCSI, error) {
 	return CephCSI{ClusterID: clusterID, LocationID: loc, UUID: uuid}, nil
 }
 
-// IsCephCSI reports whether id has the form of a ceph-csi handle.
-func IsCephCSI(id string) bool { return isCephCSI(id) }
+// Encode returns the ceph-csi handle.
+func (h CephCSI) Encode() string {
+	return fmt.Sprintf("0001-%04x-%s-%016x-%s", len(h.ClusterID), h.ClusterID, h.LocationID, h.UUID)
+}

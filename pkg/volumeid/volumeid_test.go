@@ -2,7 +2,6 @@ package volumeid
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -175,12 +174,11 @@ func FuzzDecodeCephCSI(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again := fmt.Sprintf("0001-%04x-%s-%016x-%s", len(h.ClusterID), h.ClusterID, h.LocationID, h.UUID)
-		if !strings.EqualFold(again, id) {
+		if again := h.Encode(); !strings.EqualFold(again, id) {
 			t.Fatalf("re-encoding %q gives %q", id, again)
 		}
-		if !IsCephCSI(id) {
-			t.Fatalf("decoded %q but IsCephCSI is false", id)
+		if !isCephCSI(id) {
+			t.Fatalf("decoded %q but isCephCSI is false", id)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
 
@@ -23,9 +24,7 @@ import (
 // subvolume path, as older ceph-csi versions recorded it).
 func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle, uuid string, vc map[string]string) {
 	t.Helper()
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	uuid = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	uuid = newUUID()
 	subvolume := "csi-vol-" + uuid
 	c.Ceph(t, "fs", "subvolume", "create", c.FS, subvolume, "--group_name", c.Group, "--size", "104857600")
 	for _, kv := range [][3]string{
@@ -53,7 +52,7 @@ func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle,
 	if fscid < 0 {
 		t.Fatalf("no ID for filesystem %s", c.FS)
 	}
-	handle = fmt.Sprintf("0001-%04x-%s-%016x-%s", len(testcluster.ClusterID), testcluster.ClusterID, fscid, uuid)
+	handle = volumeid.CephCSI{ClusterID: testcluster.ClusterID, LocationID: fscid, UUID: uuid}.Encode()
 	vc = map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumeName": subvolume, "pool": c.FS + "-data0"}
 	return handle, uuid, vc
 }
@@ -62,9 +61,7 @@ func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle,
 // and its journal) and returns its handle and uuid.
 func legacySnapshot(t *testing.T, c *testcluster.Cluster, volHandle, subvolume, request string) (string, string) {
 	t.Helper()
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	uuid := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	uuid := newUUID()
 	name := "csi-snap-" + uuid
 	c.Ceph(t, "fs", "subvolume", "snapshot", "create", c.FS, subvolume, name, "--group_name", c.Group)
 	for _, kv := range [][3]string{
@@ -77,6 +74,13 @@ func legacySnapshot(t *testing.T, c *testcluster.Cluster, volHandle, subvolume, 
 	}
 	// Same cluster and filesystem as the volume: only the uuid differs.
 	return volHandle[:len(volHandle)-36] + uuid, uuid
+}
+
+// newUUID makes a random uuid in its text form, as ceph-csi names things.
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func rados(t *testing.T, c *testcluster.Cluster, args ...string) string {
