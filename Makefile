@@ -81,7 +81,7 @@ bench: deps cluster-up
 	CEPHFS_CSI_CLUSTER=$(CLUSTER_DIR) $(GO) test -run '^$$' -bench . -benchtime 30x -count 3 ./tests/bench/ 2>/dev/null | grep -E '^(Benchmark|ok|FAIL|PASS)'
 
 # Kubernetes end-to-end test, as root: etcd, kube-apiserver, kube-controller-manager, the CSI sidecars and
-# snapshot-controller (built from tests/e2e/go.mod by hack/e2e-tools.sh, cached in _build/e2e-bin), the
+# snapshot-controller (built from tests/e2e/go.mod by hack/e2e-tools.sh, cached machine-wide in /var/cache/cephfs-csi/e2e-bin), the
 # driver and the embedded cluster in _build/cluster-e2e. Component logs: _build/e2e-logs.
 e2e: deps
 	@bin=$$(GO=$(GO) hack/e2e-tools.sh) && cd tests/e2e && \

@@ -7,7 +7,8 @@
 # Usage: hack/e2e-tools.sh      prints the directory holding the binaries
 #        (GO names the go command, default go)
 #
-# The binaries are kept in _build/e2e-bin/<sha256 of tests/e2e/go.sum>/, so a
+# The binaries are kept in $CEPHFS_CSI_CACHE/e2e-bin/<sha256 of tests/e2e/go.sum>/
+# (default /var/cache/cephfs-csi: machine-wide, so a fresh clone reuses them), so a
 # change of any pinned version builds a new set; older sets are removed. A
 # cold build takes about 8 minutes on 2 cores (about 3 GiB of memory, 4 GiB of
 # Go build cache); with the build cache warm it takes about 20 seconds.
@@ -18,7 +19,7 @@ readonly PROG="${0##*/}"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 readonly ROOT
 readonly MODULE="$ROOT/tests/e2e"
-readonly CACHE="$ROOT/_build/e2e-bin"
+readonly CACHE="${CEPHFS_CSI_CACHE:-/var/cache/cephfs-csi}/e2e-bin"
 readonly GO=${GO:-go}
 # What the test starts; etcd's main package is its module's root, which
 # `go build` names "server".
@@ -70,7 +71,7 @@ prune() {
 }
 
 main() {
-	[[ $# -eq 0 ]] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+	[[ $# -eq 0 ]] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 	command -v "$GO" >/dev/null || die "$GO is not in PATH"
 	mkdir -p "$CACHE"
 	local key dir
