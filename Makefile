@@ -54,7 +54,7 @@ run: build cluster-up
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
 		--cluster-config=$(RUN_DIR)/config.json -v=2
 
-lint:
+lint: deps
 	$(GO) vet ./...
 	cd tests/e2e && $(GO) vet ./...
 	@out=$$(gofmt -l cmd pkg tests hack); \
