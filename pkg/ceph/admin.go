@@ -9,7 +9,7 @@ import (
 	"github.com/ceph/go-ceph/cephfs/admin"
 	"github.com/ceph/go-ceph/rados"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // Admin runs CephFS administration commands on one pooled connection. Every
@@ -82,7 +82,7 @@ func (a *Admin) filesystem(ctx context.Context, fs string) (admin.FSPoolInfo, er
 	a.cache.mu.Lock()
 	defer a.cache.mu.Unlock()
 	if info, ok = a.cache.fs[fs]; !ok {
-		return admin.FSPoolInfo{}, fmt.Errorf("%w: filesystem %q does not exist in the cluster", errs.ErrInvalid, fs)
+		return admin.FSPoolInfo{}, fmt.Errorf("%w: filesystem %q does not exist in the cluster", contract.ErrInvalid, fs)
 	}
 	return info, nil
 }
@@ -131,14 +131,14 @@ func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
 	_, err := bounded(ctx, a.call("subvolume_create"), fmt.Sprintf("create subvolume %s/%s/%s", s.FS, s.Group, s.Name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.CreateSubVolume(s.FS, s.Group, s.Name, opts)
 	})
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		// The group was removed behind our back.
 		a.forgetGroup(s.FS, s.Group)
 	}
 	return err
 }
 
-// SubvolumeInfo describes a subvolume; errs.ErrNotFound when it does not
+// SubvolumeInfo describes a subvolume; contract.ErrNotFound when it does not
 // exist.
 func (a *Admin) SubvolumeInfo(ctx context.Context, fs, group, name string) (*Subvolume, error) {
 	info, err := bounded(ctx, a.call("subvolume_info"), fmt.Sprintf("subvolume info %s/%s/%s", fs, group, name), func() (*admin.SubVolumeInfo, error) {
@@ -177,7 +177,7 @@ func (a *Admin) RemoveSubvolume(ctx context.Context, fs, group, name string) err
 	_, err := bounded(ctx, a.call("subvolume_rm"), fmt.Sprintf("remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.RemoveSubVolumeWithFlags(fs, group, name, admin.SubVolRmFlags{RetainSnapshots: true})
 	})
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil
 	}
 	return err

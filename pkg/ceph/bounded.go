@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // DefaultTimeout bounds a Ceph call whose context has no deadline.
@@ -48,7 +48,7 @@ func bounded[T any](ctx context.Context, c call, what string, fn func() (T, erro
 	select {
 	case c.slots <- struct{}{}:
 	default:
-		return zero, fmt.Errorf("%s: %w: %d earlier calls to the cluster are still unanswered", what, errs.ErrUnavailable, cap(c.slots))
+		return zero, fmt.Errorf("%s: %w: %d earlier calls to the cluster are still unanswered", what, contract.ErrUnavailable, cap(c.slots))
 	}
 	type result struct {
 		v   T

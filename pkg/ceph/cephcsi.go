@@ -7,7 +7,7 @@ import (
 
 	"github.com/ceph/go-ceph/rados"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // ceph-csi keeps a journal in the filesystem's metadata pool (RADOS
@@ -61,12 +61,12 @@ func (a *Admin) FilesystemByID(ctx context.Context, fscid int64) (string, error)
 		a.cache.fsByID[v.ID] = v.Name
 	}
 	if name, ok = a.cache.fsByID[fscid]; !ok {
-		return "", fmt.Errorf("%w: no filesystem with ID %d", errs.ErrNotFound, fscid)
+		return "", fmt.Errorf("%w: no filesystem with ID %d", contract.ErrNotFound, fscid)
 	}
 	return name, nil
 }
 
-// CephCSIEntry reads ceph-csi's journal entry for uuid; errs.ErrNotFound
+// CephCSIEntry reads ceph-csi's journal entry for uuid; contract.ErrNotFound
 // when there is none (the volume or snapshot was deleted).
 func (a *Admin) CephCSIEntry(ctx context.Context, fs, namespace string, kind CephCSIKind, uuid string) (*CephCSIEntry, error) {
 	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
@@ -77,7 +77,7 @@ func (a *Admin) CephCSIEntry(ctx context.Context, fs, namespace string, kind Cep
 	}
 	e := &CephCSIEntry{Name: string(vals[cephCSINameKey]), Request: string(vals[kind.requestKey]), Source: string(vals[cephCSISourceKey])}
 	if e.Name == "" {
-		return nil, fmt.Errorf("ceph-csi journal of %s: %w", uuid, errs.ErrNotFound)
+		return nil, fmt.Errorf("ceph-csi journal of %s: %w", uuid, contract.ErrNotFound)
 	}
 	return e, nil
 }
@@ -100,5 +100,5 @@ func (a *Admin) RemoveCephCSIEntry(ctx context.Context, fs, namespace string, ki
 }
 
 func isNotFound(err error) bool {
-	return errors.Is(classify(err, ""), errs.ErrNotFound)
+	return errors.Is(classify(err, ""), contract.ErrNotFound)
 }

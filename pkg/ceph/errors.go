@@ -5,25 +5,25 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // errnoSentinel maps Ceph's (negative) errno values to the driver's sentinels.
 var errnoSentinel = map[syscall.Errno]error{
-	syscall.ENOENT:     errs.ErrNotFound,
-	syscall.EEXIST:     errs.ErrAlreadyExists,
-	syscall.EACCES:     errs.ErrPermission,
-	syscall.EPERM:      errs.ErrPermission,
-	syscall.ETIMEDOUT:  errs.ErrUnavailable,
-	syscall.ENOTCONN:   errs.ErrUnavailable,
-	syscall.ESHUTDOWN:  errs.ErrUnavailable,
-	syscall.EINVAL:     errs.ErrInvalid,
-	syscall.ENOTEMPTY:  errs.ErrFailedPrecondition,
-	syscall.EAGAIN:     errs.ErrFailedPrecondition,
-	syscall.EBUSY:      errs.ErrFailedPrecondition,
-	syscall.EOPNOTSUPP: errs.ErrFailedPrecondition,
-	syscall.ENOSPC:     errs.ErrOutOfRange,
-	syscall.EDQUOT:     errs.ErrOutOfRange,
+	syscall.ENOENT:     contract.ErrNotFound,
+	syscall.EEXIST:     contract.ErrAlreadyExists,
+	syscall.EACCES:     contract.ErrPermission,
+	syscall.EPERM:      contract.ErrPermission,
+	syscall.ETIMEDOUT:  contract.ErrUnavailable,
+	syscall.ENOTCONN:   contract.ErrUnavailable,
+	syscall.ESHUTDOWN:  contract.ErrUnavailable,
+	syscall.EINVAL:     contract.ErrInvalid,
+	syscall.ENOTEMPTY:  contract.ErrFailedPrecondition,
+	syscall.EAGAIN:     contract.ErrFailedPrecondition,
+	syscall.EBUSY:      contract.ErrFailedPrecondition,
+	syscall.EOPNOTSUPP: contract.ErrFailedPrecondition,
+	syscall.ENOSPC:     contract.ErrOutOfRange,
+	syscall.EDQUOT:     contract.ErrOutOfRange,
 }
 
 // Errno returns the positive errno carried by a go-ceph error, or 0.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // Pool keeps one connection per (cluster, user, key) and closes connections
@@ -56,7 +57,7 @@ func NewPool(opTimeout, idleTimeout time.Duration) *Pool {
 
 // Connect returns an admin handle on cluster for creds. Call Release on it
 // when done.
-func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds Credentials) (*Admin, error) {
+func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (*Admin, error) {
 	if err := creds.Validate(); err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds Crede
 	}, nil
 }
 
-func (p *Pool) dial(ctx context.Context, cluster *config.Cluster, creds Credentials) (*rados.Conn, error) {
+func (p *Pool) dial(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (*rados.Conn, error) {
 	what := fmt.Sprintf("connect to cluster %q as client.%s", cluster.ClusterID, creds.ID)
 	conn, err := rados.NewConnWithUser(creds.ID)
 	if err != nil {

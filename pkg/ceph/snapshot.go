@@ -10,7 +10,7 @@ import (
 	"github.com/ceph/go-ceph/cephfs/admin"
 	"github.com/ceph/go-ceph/rados"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // CreateSnapshot snapshots a subvolume; an existing snapshot of that name is
@@ -19,13 +19,13 @@ func (a *Admin) CreateSnapshot(ctx context.Context, fs, group, subvolume, name s
 	_, err := bounded(ctx, a.call("snapshot_create"), fmt.Sprintf("create snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
 		return struct{}{}, a.fsa.CreateSubVolumeSnapshot(fs, group, subvolume, name)
 	})
-	if errors.Is(err, errs.ErrAlreadyExists) {
+	if errors.Is(err, contract.ErrAlreadyExists) {
 		return nil
 	}
 	return err
 }
 
-// SnapshotCreated returns when a snapshot was taken (errs.ErrNotFound when
+// SnapshotCreated returns when a snapshot was taken (contract.ErrNotFound when
 // it does not exist).
 func (a *Admin) SnapshotCreated(ctx context.Context, fs, group, subvolume, name string) (time.Time, error) {
 	info, err := bounded(ctx, a.call("snapshot_info"), fmt.Sprintf("snapshot info %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (*admin.SubVolumeSnapshotInfo, error) {
@@ -38,12 +38,12 @@ func (a *Admin) SnapshotCreated(ctx context.Context, fs, group, subvolume, name 
 }
 
 // RemoveSnapshot deletes a snapshot; a missing one is not an error. A
-// snapshot with clones in progress gives errs.ErrFailedPrecondition.
+// snapshot with clones in progress gives contract.ErrFailedPrecondition.
 func (a *Admin) RemoveSnapshot(ctx context.Context, fs, group, subvolume, name string) error {
 	_, err := bounded(ctx, a.call("snapshot_rm"), fmt.Sprintf("remove snapshot %s of subvolume %s/%s/%s", name, fs, group, subvolume), func() (struct{}, error) {
 		return struct{}{}, a.fsa.RemoveSubVolumeSnapshot(fs, group, subvolume, name)
 	})
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -95,7 +95,7 @@ type CloneState struct {
 	Failure string
 }
 
-// CloneStatus reports a clone's state; errs.ErrNotFound when there is no
+// CloneStatus reports a clone's state; contract.ErrNotFound when there is no
 // subvolume of that name.
 func (a *Admin) CloneStatus(ctx context.Context, fs, group, name string) (*CloneState, error) {
 	st, err := bounded(ctx, a.call("clone_status"), fmt.Sprintf("clone status %s/%s/%s", fs, group, name), func() (*admin.CloneStatus, error) {
@@ -117,7 +117,7 @@ func (a *Admin) ForceRemoveSubvolume(ctx context.Context, fs, group, name string
 	_, err := bounded(ctx, a.call("subvolume_force_rm"), fmt.Sprintf("force-remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
 		return struct{}{}, a.fsa.ForceRemoveSubVolume(fs, group, name)
 	})
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -159,7 +159,7 @@ func (a *Admin) PutRecord(ctx context.Context, fs, key string, value []byte) err
 	return err
 }
 
-// GetRecord reads the record under key; errs.ErrNotFound when absent.
+// GetRecord reads the record under key; contract.ErrNotFound when absent.
 func (a *Admin) GetRecord(ctx context.Context, fs, key string) ([]byte, error) {
 	all, err := a.listRecords(ctx, fs, key)
 	if err != nil {
@@ -167,7 +167,7 @@ func (a *Admin) GetRecord(ctx context.Context, fs, key string) ([]byte, error) {
 	}
 	v, ok := all[key]
 	if !ok {
-		return nil, fmt.Errorf("snapshot record %s: %w", key, errs.ErrNotFound)
+		return nil, fmt.Errorf("snapshot record %s: %w", key, contract.ErrNotFound)
 	}
 	return v, nil
 }
@@ -181,7 +181,7 @@ func (a *Admin) listRecords(ctx context.Context, fs, prefix string) (map[string]
 	out, err := inMetadataPool(ctx, a, "omap_read", "read snapshot records", fs, recordNamespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
 		return ioctx.GetAllOmapValues(recordObject, "", prefix, 256)
 	})
-	if errors.Is(err, errs.ErrNotFound) { // no record object yet
+	if errors.Is(err, contract.ErrNotFound) { // no record object yet
 		return map[string][]byte{}, nil
 	}
 	return out, err
@@ -192,7 +192,7 @@ func (a *Admin) DeleteRecord(ctx context.Context, fs, key string) error {
 	_, err := inMetadataPool(ctx, a, "omap_rm", "delete snapshot record "+key, fs, recordNamespace, func(ioctx *rados.IOContext) (struct{}, error) {
 		return struct{}{}, ioctx.RmOmapKeys(recordObject, []string{key})
 	})
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil
 	}
 	return err

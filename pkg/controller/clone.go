@@ -11,7 +11,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
@@ -77,7 +77,7 @@ func (s *Server) snapshotSource(ctx context.Context, fs FS, target volumeid.Volu
 	if foreign == nil {
 		rec, err := s.snapshotRecord(ctx, fs, snap)
 		if err == nil && rec.ID != id {
-			err = errs.ErrNotFound
+			err = contract.ErrNotFound
 		}
 		if err != nil {
 			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
@@ -101,11 +101,11 @@ func (s *Server) sameCluster(id string, target volumeid.Volume) (*config.Cluster
 		return nil, fmt.Errorf("source %w", err)
 	}
 	if clusterID != target.ClusterID {
-		return nil, errs.Invalid("source %q is in cluster %q; a clone must be in the same cluster, not %q", id, clusterID, target.ClusterID)
+		return nil, contract.Invalid("source %q is in cluster %q; a clone must be in the same cluster, not %q", id, clusterID, target.ClusterID)
 	}
 	cluster, err := s.cfg.Cluster(clusterID)
 	if err != nil {
-		return nil, errs.Invalid("source %q: %v", id, err)
+		return nil, contract.Invalid("source %q: %v", id, err)
 	}
 	return cluster, nil
 }
@@ -122,7 +122,7 @@ func (s *Server) sourceVolume(ctx context.Context, fs FS, target volumeid.Volume
 
 func sameFilesystem(src, target volumeid.Volume) error {
 	if src.ClusterID != target.ClusterID || src.FSName != target.FSName {
-		return errs.Invalid("the source is in filesystem %s/%s; a clone must be in the same filesystem, not %s/%s",
+		return contract.Invalid("the source is in filesystem %s/%s; a clone must be in the same filesystem, not %s/%s",
 			src.ClusterID, src.FSName, target.ClusterID, target.FSName)
 	}
 	return nil
@@ -136,7 +136,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 	log := klog.FromContext(ctx).WithValues("clone", vol.Subvolume)
 	src := req.GetVolumeContentSource()
 	st, err := fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume)
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		cs, err := s.resolveSource(ctx, fs, src, vol, req.GetName())
 		if err != nil {
 			return nil, err
@@ -156,7 +156,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 			FS: vol.FSName, Group: cs.snap.Group, Subvolume: cs.snap.Subvolume, Snapshot: cs.snap.Name,
 			TargetGroup: vol.Group, Target: vol.Subvolume, Pool: p.pool,
 		})
-		if err != nil && !errors.Is(err, errs.ErrAlreadyExists) {
+		if err != nil && !errors.Is(err, contract.ErrAlreadyExists) {
 			return nil, err
 		}
 		log.V(2).Info("Clone started", "source", cs.snap.Subvolume+"@"+cs.snap.Name)
@@ -176,7 +176,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 		}
 		return nil, fmt.Errorf("clone of volume %q %s (%s); removed it, a retry starts over", req.GetName(), st.State, st.Failure)
 	default:
-		return nil, fmt.Errorf("%w: clone of volume %q is %s; retry later", errs.ErrBusy, req.GetName(), st.State)
+		return nil, fmt.Errorf("%w: clone of volume %q is %s; retry later", contract.ErrBusy, req.GetName(), st.State)
 	}
 	if v := src.GetVolume(); v != nil {
 		// The temporary snapshot has served; the source volume may
@@ -185,7 +185,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 		if err == nil {
 			err = fs.RemoveSnapshot(ctx, ref.FSName, ref.Group, ref.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName()))
 		}
-		if err != nil && !errors.Is(err, errs.ErrNotFound) {
+		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return nil, fmt.Errorf("remove temporary snapshot: %w", err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -50,7 +50,7 @@ type FS interface {
 }
 
 // Connector opens an FS on a cluster with the given credentials.
-type Connector func(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials) (FS, error)
+type Connector func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (FS, error)
 
 // Server is the Controller service.
 type Server struct {
@@ -91,14 +91,14 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 func (s *Server) open(ctx context.Context, clusterID string, secrets map[string]string) (FS, *config.Cluster, error) {
 	cluster, err := s.cfg.Cluster(clusterID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: object of cluster %q: %w", errs.ErrFailedPrecondition, clusterID, err)
+		return nil, nil, fmt.Errorf("%w: object of cluster %q: %w", contract.ErrFailedPrecondition, clusterID, err)
 	}
 	fs, err := s.connectTo(ctx, cluster, secrets)
 	return fs, cluster, err
 }
 
 func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets map[string]string) (FS, error) {
-	creds, err := ceph.CredentialsFromSecrets(secrets, true)
+	creds, err := contract.CredentialsFromSecrets(secrets, true)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Server) lockSnapshot(snap volumeid.Snapshot) (func(), error) {
 // existing volume.
 func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.ValidateVolumeCapabilitiesRequest) (*csi.ValidateVolumeCapabilitiesResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
@@ -145,9 +145,9 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 func existing(ctx context.Context, fs FS, vol volumeid.Volume) (*ceph.Subvolume, error) {
 	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	if err == nil && sv.Retained {
-		err = fmt.Errorf("subvolume %s/%s/%s was deleted: %w", vol.FSName, vol.Group, vol.Subvolume, errs.ErrNotFound)
+		err = fmt.Errorf("subvolume %s/%s/%s was deleted: %w", vol.FSName, vol.Group, vol.Subvolume, contract.ErrNotFound)
 	}
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).V(4).Info("Volume does not exist", "subvolume", vol.Subvolume)
 	}
 	return sv, err

@@ -13,8 +13,9 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller/fake"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
@@ -23,7 +24,7 @@ const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
 func newFakeServer(t *testing.T) (*Server, *fake.FS) {
 	t.Helper()
 	f := fake.New()
-	return New(testConfig(t), func(context.Context, *config.Cluster, ceph.Credentials) (FS, error) { return f, nil }), f
+	return New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (FS, error) { return f, nil }), f
 }
 
 func req(name string) *csi.CreateVolumeRequest {
@@ -47,11 +48,11 @@ func TestCreateVolumeFailures(t *testing.T) {
 		want     codes.Code
 		noCreate bool
 	}{
-		{"cluster unreachable on info", "info", fmt.Errorf("info: %w", errs.ErrUnavailable), codes.Unavailable, true},
+		{"cluster unreachable on info", "info", fmt.Errorf("info: %w", contract.ErrUnavailable), codes.Unavailable, true},
 		{"deadline on info", "info", fmt.Errorf("info: %w", context.DeadlineExceeded), codes.DeadlineExceeded, true},
-		{"filesystem unknown", "pools", fmt.Errorf("fs: %w", errs.ErrInvalid), codes.InvalidArgument, true},
-		{"group creation refused", "group", fmt.Errorf("group: %w", errs.ErrPermission), codes.PermissionDenied, true},
-		{"pool full", "create", fmt.Errorf("create: %w", errs.ErrOutOfRange), codes.OutOfRange, false},
+		{"filesystem unknown", "pools", fmt.Errorf("fs: %w", contract.ErrInvalid), codes.InvalidArgument, true},
+		{"group creation refused", "group", fmt.Errorf("group: %w", contract.ErrPermission), codes.PermissionDenied, true},
+		{"pool full", "create", fmt.Errorf("create: %w", contract.ErrOutOfRange), codes.OutOfRange, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,8 +60,8 @@ func TestCreateVolumeFailures(t *testing.T) {
 			s, f := newFakeServer(t)
 			f.Err[tt.op] = tt.err
 			_, err := s.CreateVolume(context.Background(), req("pvc-1"))
-			if errs.Code(err) != tt.want {
-				t.Fatalf("code = %v (%v), want %v", errs.Code(err), err, tt.want)
+			if server.Code(err) != tt.want {
+				t.Fatalf("code = %v (%v), want %v", server.Code(err), err, tt.want)
 			}
 			if len(f.Subvolumes) != 0 {
 				t.Fatalf("a subvolume was left behind: %v", f.Subvolumes)
@@ -84,7 +85,7 @@ func TestCreateVolumeRetryCostsOneInfo(t *testing.T) {
 	if len(f.Calls) != 2 || f.Calls[0] != "pools" || f.Calls[1] != "info" {
 		t.Errorf("retry made calls %v, want [pools info]", f.Calls)
 	}
-	if ctx := first.GetVolume().GetVolumeContext(); ctx[CtxSubvolumePath] == "" || ctx[CtxClusterID] != "c1" || ctx[CtxSubvolumeGroup] != "grp" {
+	if ctx := first.GetVolume().GetVolumeContext(); ctx[contract.CtxSubvolumePath] == "" || ctx[contract.CtxClusterID] != "c1" || ctx[contract.CtxSubvolumeGroup] != "grp" {
 		t.Errorf("volume context = %v", ctx)
 	}
 }
@@ -107,7 +108,7 @@ func TestCreateVolumeIncompatible(t *testing.T) {
 		if name == "pool" {
 			want = codes.InvalidArgument // "other" is not a data pool of the filesystem
 		}
-		if _, err := s.CreateVolume(context.Background(), r); errs.Code(err) != want {
+		if _, err := s.CreateVolume(context.Background(), r); server.Code(err) != want {
 			t.Errorf("%s: %v, want %v", name, err, want)
 		}
 	}
@@ -124,7 +125,7 @@ func TestConcurrentCallsAborted(t *testing.T) {
 	for !f.Called("create-blocked") {
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := s.CreateVolume(context.Background(), req("pvc-1")); errs.Code(err) != codes.Aborted {
+	if _, err := s.CreateVolume(context.Background(), req("pvc-1")); server.Code(err) != codes.Aborted {
 		t.Fatalf("concurrent call: %v, want Aborted", err)
 	}
 	close(f.Block)
@@ -150,12 +151,12 @@ func TestDeleteVolumeIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: tt.id, Secrets: secrets})
-		if errs.Code(err) != tt.want {
+		if server.Code(err) != tt.want {
 			t.Errorf("DeleteVolume(%q) = %v, want %v", tt.id, err, tt.want)
 		}
 	}
-	f.Err["remove"] = fmt.Errorf("rm: %w", errs.ErrUnavailable)
-	if _, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: "cfs1:c1:myfs:grp:x", Secrets: secrets}); errs.Code(err) != codes.Unavailable {
+	f.Err["remove"] = fmt.Errorf("rm: %w", contract.ErrUnavailable)
+	if _, err := s.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: "cfs1:c1:myfs:grp:x", Secrets: secrets}); server.Code(err) != codes.Unavailable {
 		t.Errorf("delete on a lost cluster: %v", err)
 	}
 }
@@ -184,12 +185,12 @@ func TestExpandVolume(t *testing.T) {
 	if len(f.Calls) != 1 || f.Calls[0] != "info" {
 		t.Errorf("no-op expand made calls %v", f.Calls)
 	}
-	if _, err := expand(2 * gib); errs.Code(err) != codes.OutOfRange {
+	if _, err := expand(2 * gib); server.Code(err) != codes.OutOfRange {
 		t.Fatalf("shrink = %v, want OutOfRange", err)
 	}
 	if _, err := s.ControllerExpandVolume(context.Background(), &csi.ControllerExpandVolumeRequest{
 		VolumeId: "cfs1:c1:myfs:grp:gone", CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets,
-	}); errs.Code(err) != codes.NotFound {
+	}); server.Code(err) != codes.NotFound {
 		t.Fatalf("expand missing = %v, want NotFound", err)
 	}
 }
@@ -201,7 +202,7 @@ func TestCephCSIVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fake.New()
-	s := New(cfg, func(context.Context, *config.Cluster, ceph.Credentials) (FS, error) { return f, nil })
+	s := New(cfg, func(context.Context, *config.Cluster, contract.Credentials) (FS, error) { return f, nil })
 	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
 	handle := "0001-0009-rook-ceph-0000000000000001-" + uuid
 	f.CephCSI = map[string]ceph.CephCSIEntry{uuid: {Name: "csi-vol-" + uuid, Request: "pvc-1"}}
@@ -229,7 +230,7 @@ func TestCephCSIVolumes(t *testing.T) {
 	if _, err := s.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: secrets}); err != nil {
 		t.Errorf("second delete: %v", err)
 	}
-	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets}); errs.Code(err) != codes.NotFound {
+	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: gib}, Secrets: secrets}); server.Code(err) != codes.NotFound {
 		t.Errorf("expand a deleted ceph-csi volume: %v, want NotFound", err)
 	}
 }
@@ -254,7 +255,7 @@ func TestCloneStates(t *testing.T) {
 	// In progress past the wait: Aborted, and the retry picks the same clone up.
 	pending := mustDerive(t, "pvc-pending")
 	f.CloneStates = map[string]ceph.CloneState{pending: {State: "in-progress"}}
-	if _, err := clone("pvc-pending"); errs.Code(err) != codes.Aborted {
+	if _, err := clone("pvc-pending"); server.Code(err) != codes.Aborted {
 		t.Fatalf("clone in progress: %v, want Aborted", err)
 	}
 	f.CloneStates = nil
@@ -289,9 +290,9 @@ func TestDeleteSnapshotWithPendingClones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Err["snapshot-rm"] = fmt.Errorf("snapshot rm: %w", errs.ErrFailedPrecondition) // EAGAIN from the mgr
+	f.Err["snapshot-rm"] = fmt.Errorf("snapshot rm: %w", contract.ErrFailedPrecondition) // EAGAIN from the mgr
 	_, err = s.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId(), Secrets: req("x").Secrets})
-	if errs.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "clones in progress") {
+	if server.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "clones in progress") {
 		t.Fatalf("delete a snapshot being cloned: %v", err)
 	}
 	if len(f.Records) != 1 {

@@ -9,21 +9,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
-)
-
-// Volume context keys: everything the node needs to mount the volume without
-// asking the mgr. The names follow ceph-csi's where it has one.
-const (
-	CtxClusterID          = "clusterID"
-	CtxFSName             = "fsName"
-	CtxSubvolumeGroup     = "subvolumeGroup"
-	CtxSubvolumeName      = "subvolumeName"
-	CtxSubvolumePath      = "subvolumePath"
-	CtxMounter            = "mounter"
-	CtxKernelMountOptions = "kernelMountOptions"
-	CtxFuseMountOptions   = "fuseMountOptions"
 )
 
 // CreateVolume provisions a subvolume whose name is derived from the request
@@ -31,7 +18,7 @@ const (
 // crash half-way through the first attempt, finds what that attempt made.
 func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest) (*csi.CreateVolumeResponse, error) {
 	if req.GetName() == "" {
-		return nil, errs.Invalid("volume name is required")
+		return nil, contract.Invalid("volume name is required")
 	}
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
@@ -52,7 +39,7 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	id, err := vol.Encode()
 	if err != nil {
-		return nil, errs.Invalid("volume %q: %v", req.GetName(), err)
+		return nil, contract.Invalid("volume %q: %v", req.GetName(), err)
 	}
 	release, err := s.lock(vol)
 	if err != nil {
@@ -97,7 +84,7 @@ func (s *Server) createOrFind(ctx context.Context, fs FS, name string, vol volum
 		}
 		log.V(4).Info("Volume exists already", "path", sv.Path)
 		return sv, nil
-	case err == nil || errors.Is(err, errs.ErrNotFound):
+	case err == nil || errors.Is(err, contract.ErrNotFound):
 		if sv, err = s.create(ctx, fs, vol, size, p); err != nil {
 			return nil, err
 		}
@@ -123,7 +110,7 @@ func checkPool(ctx context.Context, fs FS, p *volumeParams) error {
 			return nil
 		}
 	}
-	return errs.Invalid("parameter %s=%q: not a data pool of filesystem %q (data pools: %v)", paramPool, p.pool, p.fsName, pools)
+	return contract.Invalid("parameter %s=%q: not a data pool of filesystem %q (data pools: %v)", paramPool, p.pool, p.fsName, pools)
 }
 
 func (s *Server) create(ctx context.Context, fs FS, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
@@ -145,26 +132,26 @@ func (s *Server) create(ctx context.Context, fs FS, vol volumeid.Volume, size in
 func compatible(sv *ceph.Subvolume, size int64, p *volumeParams) error {
 	switch {
 	case sv.Size != size:
-		return fmt.Errorf("%w: quota is %d bytes, request is for %d", errs.ErrAlreadyExists, sv.Size, size)
+		return fmt.Errorf("%w: quota is %d bytes, request is for %d", contract.ErrAlreadyExists, sv.Size, size)
 	case p.pool != "" && sv.Pool != p.pool:
-		return fmt.Errorf("%w: data pool is %q, request is for %q", errs.ErrAlreadyExists, sv.Pool, p.pool)
+		return fmt.Errorf("%w: data pool is %q, request is for %q", contract.ErrAlreadyExists, sv.Pool, p.pool)
 	case p.mode != 0 && sv.Mode&0o7777 != p.mode:
-		return fmt.Errorf("%w: mode is %o, request is for %o", errs.ErrAlreadyExists, sv.Mode&0o7777, p.mode)
+		return fmt.Errorf("%w: mode is %o, request is for %o", contract.ErrAlreadyExists, sv.Mode&0o7777, p.mode)
 	case p.uid >= 0 && sv.UID != p.uid, p.gid >= 0 && sv.GID != p.gid:
-		return fmt.Errorf("%w: owner is %d:%d, request is for %d:%d", errs.ErrAlreadyExists, sv.UID, sv.GID, p.uid, p.gid)
+		return fmt.Errorf("%w: owner is %d:%d, request is for %d:%d", contract.ErrAlreadyExists, sv.UID, sv.GID, p.uid, p.gid)
 	}
 	return nil
 }
 
 func volumeContext(vol volumeid.Volume, path string, p *volumeParams) map[string]string {
 	ctx := map[string]string{
-		CtxClusterID:      vol.ClusterID,
-		CtxFSName:         vol.FSName,
-		CtxSubvolumeGroup: vol.Group,
-		CtxSubvolumeName:  vol.Subvolume,
-		CtxSubvolumePath:  path,
+		contract.CtxClusterID:      vol.ClusterID,
+		contract.CtxFSName:         vol.FSName,
+		contract.CtxSubvolumeGroup: vol.Group,
+		contract.CtxSubvolumeName:  vol.Subvolume,
+		contract.CtxSubvolumePath:  path,
 	}
-	for k, v := range map[string]string{CtxMounter: p.mounter, CtxKernelMountOptions: p.kernelOpts, CtxFuseMountOptions: p.fuseOpts} {
+	for k, v := range map[string]string{contract.CtxMounter: p.mounter, contract.CtxKernelMountOptions: p.kernelOpts, contract.CtxFuseMountOptions: p.fuseOpts} {
 		if v != "" {
 			ctx[k] = v
 		}

@@ -9,7 +9,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // DeleteVolume removes a subvolume, keeping its snapshots (they outlive their
@@ -17,10 +17,10 @@ import (
 // ceph-csi made is removed with its journal entry.
 func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).Info("Deleting a volume that does not exist: nothing to do", "volumeID", req.GetVolumeId(), "reason", err.Error())
 		return &csi.DeleteVolumeResponse{}, nil
 	}

@@ -5,17 +5,17 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // ControllerExpandVolume grows a subvolume's quota. The node sees the new
 // size at once, so no node expansion is needed. Shrinking is refused.
 func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.ControllerExpandVolumeRequest) (*csi.ControllerExpandVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	if req.GetCapacityRange().GetRequiredBytes() <= 0 {
-		return nil, errs.Invalid("capacity range with required bytes is required")
+		return nil, contract.Invalid("capacity range with required bytes is required")
 	}
 	if c := req.GetVolumeCapability(); c != nil {
 		if err := validateCapabilities([]*csi.VolumeCapability{c}); err != nil {

@@ -11,8 +11,9 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
@@ -27,7 +28,7 @@ func newController(t *testing.T) (*controller.Server, *testcluster.Cluster) {
 	}
 	pool := ceph.NewPool(10*time.Second, time.Minute)
 	t.Cleanup(pool.Close)
-	return controller.New(cfg, func(ctx context.Context, cl *config.Cluster, cr ceph.Credentials) (controller.FS, error) {
+	return controller.New(cfg, func(ctx context.Context, cl *config.Cluster, cr contract.Credentials) (controller.FS, error) {
 		a, err := pool.Connect(ctx, cl, cr)
 		if err != nil {
 			return nil, err
@@ -98,10 +99,10 @@ func TestCreateDeleteVolume(t *testing.T) {
 	if si.BytesQuota != 100<<20 || vol.GetCapacityBytes() != 100<<20 {
 		t.Errorf("quota = %d, capacity = %d, want %d", si.BytesQuota, vol.GetCapacityBytes(), 100<<20)
 	}
-	if got := vol.GetVolumeContext()[controller.CtxSubvolumePath]; got != si.Path {
+	if got := vol.GetVolumeContext()[contract.CtxSubvolumePath]; got != si.Path {
 		t.Errorf("volume context path %q, Ceph says %q", got, si.Path)
 	}
-	if vol.GetVolumeContext()[controller.CtxFSName] != c.FS || vol.GetVolumeContext()[controller.CtxClusterID] != testcluster.ClusterID {
+	if vol.GetVolumeContext()[contract.CtxFSName] != c.FS || vol.GetVolumeContext()[contract.CtxClusterID] != testcluster.ClusterID {
 		t.Errorf("volume context = %v", vol.GetVolumeContext())
 	}
 
@@ -109,7 +110,7 @@ func TestCreateDeleteVolume(t *testing.T) {
 	if err != nil || again.GetVolume().GetVolumeId() != vol.GetVolumeId() {
 		t.Fatalf("retry = %v, %v; want the same volume %s", again, err, vol.GetVolumeId())
 	}
-	if _, err := s.CreateVolume(ctx, createReq(c, name, 200<<20, nil)); errs.Code(err) != codes.AlreadyExists {
+	if _, err := s.CreateVolume(ctx, createReq(c, name, 200<<20, nil)); server.Code(err) != codes.AlreadyExists {
 		t.Fatalf("same name, other size: %v, want AlreadyExists", err)
 	}
 	if _, err := s.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
@@ -122,7 +123,7 @@ func TestCreateDeleteVolume(t *testing.T) {
 	deleteVolume(t, s, c, vol.GetVolumeId())
 	if _, err := s.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
 		VolumeId: vol.GetVolumeId(), VolumeCapabilities: mountCap(), Secrets: c.Secrets(),
-	}); errs.Code(err) != codes.NotFound {
+	}); server.Code(err) != codes.NotFound {
 		t.Errorf("ValidateVolumeCapabilities after delete: %v, want NotFound", err)
 	}
 }
@@ -167,8 +168,8 @@ func TestCreateVolumeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.CreateVolume(ctx, tt.req); errs.Code(err) != tt.want {
-				t.Errorf("code = %v (%v), want %v", errs.Code(err), err, tt.want)
+			if _, err := s.CreateVolume(ctx, tt.req); server.Code(err) != tt.want {
+				t.Errorf("code = %v (%v), want %v", server.Code(err), err, tt.want)
 			}
 		})
 	}
@@ -184,7 +185,7 @@ func TestConcurrentCreateOneName(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			resp, err := s.CreateVolume(context.Background(), createReq(c, name, 50<<20, nil))
-			codesSeen[i] = errs.Code(err)
+			codesSeen[i] = server.Code(err)
 			ids[i] = resp.GetVolume().GetVolumeId()
 		})
 	}
@@ -235,7 +236,7 @@ func TestExpandVolume(t *testing.T) {
 	}
 	if _, err := s.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
 		VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 100 << 20}, Secrets: c.Secrets(),
-	}); errs.Code(err) != codes.OutOfRange {
+	}); server.Code(err) != codes.OutOfRange {
 		t.Errorf("shrink: %v, want OutOfRange", err)
 	}
 }

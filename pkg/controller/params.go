@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -64,10 +64,7 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 		case paramVolumeNamePrefix:
 			p.namePrefix = v
 		case paramMounter:
-			if v != "" && v != mountopts.MounterFuse && v != mountopts.MounterKernel {
-				err = fmt.Errorf("must be %q or %q", mountopts.MounterFuse, mountopts.MounterKernel)
-			}
-			p.mounter = v
+			p.mounter, err = v, contract.CheckMounter(v)
 		case paramKernelMountOptions:
 			p.kernelOpts, err = v, mountopts.Validate(v)
 		case paramFuseMountOptions:
@@ -80,22 +77,22 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 			p.gid, err = parseID(v)
 		default:
 			if !strings.HasPrefix(k, sidecarPrefix) {
-				return nil, errs.Invalid("unknown parameter %q", k)
+				return nil, contract.Invalid("unknown parameter %q", k)
 			}
 		}
 		if err != nil {
-			return nil, errs.Invalid("parameter %s=%q: %v", k, v, err)
+			return nil, contract.Invalid("parameter %s=%q: %v", k, v, err)
 		}
 	}
 	if clusterID == "" {
-		return nil, errs.Invalid("parameter %q is required", paramClusterID)
+		return nil, contract.Invalid("parameter %q is required", paramClusterID)
 	}
 	if p.fsName == "" {
-		return nil, errs.Invalid("parameter %q is required", paramFSName)
+		return nil, contract.Invalid("parameter %q is required", paramFSName)
 	}
 	cluster, err := cfg.Cluster(clusterID)
 	if err != nil {
-		return nil, errs.Invalid("parameter %s: %v", paramClusterID, err)
+		return nil, contract.Invalid("parameter %s: %v", paramClusterID, err)
 	}
 	p.cluster = cluster
 	if p.group == "" {
@@ -103,14 +100,14 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 	}
 	for name, v := range map[string]string{paramFSName: p.fsName, paramSubvolumeGroup: p.group} {
 		if !volumeid.ValidName(v) {
-			return nil, errs.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", name, v)
+			return nil, contract.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", name, v)
 		}
 	}
 	if p.namePrefix != "" && !volumeid.ValidName(p.namePrefix) {
-		return nil, errs.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", paramVolumeNamePrefix, p.namePrefix)
+		return nil, contract.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", paramVolumeNamePrefix, p.namePrefix)
 	}
 	if p.pool != "" && !volumeid.ValidName(p.pool) {
-		return nil, errs.Invalid("parameter %s=%q: not a pool name", paramPool, p.pool)
+		return nil, contract.Invalid("parameter %s=%q: not a pool name", paramPool, p.pool)
 	}
 	return p, nil
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
@@ -25,7 +25,7 @@ type cephCSIRef struct {
 }
 
 // clusterOf returns the cluster ID in a volume or snapshot ID of either
-// form; errs.ErrNotFound for anything else (CSI treats a malformed ID as an
+// form; contract.ErrNotFound for anything else (CSI treats a malformed ID as an
 // object that does not exist).
 func clusterOf(id string) (string, error) {
 	if v, err := volumeid.DecodeVolume(id); err == nil {
@@ -37,7 +37,7 @@ func clusterOf(id string) (string, error) {
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
 		return h.ClusterID, nil
 	}
-	return "", fmt.Errorf("%q: malformed ID: %w", id, errs.ErrNotFound)
+	return "", fmt.Errorf("%q: malformed ID: %w", id, contract.ErrNotFound)
 }
 
 // openVolume connects to a volume's cluster with the request's secrets and
@@ -78,7 +78,7 @@ func (s *Server) resolveVolume(ctx context.Context, fs FS, cluster *config.Clust
 func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Cluster, id string, kind ceph.CephCSIKind) (string, *cephCSIRef, error) {
 	h, err := volumeid.DecodeCephCSI(id)
 	if err != nil || h.ClusterID != cluster.ClusterID {
-		return "", nil, fmt.Errorf("%q: malformed ID: %w", id, errs.ErrNotFound)
+		return "", nil, fmt.Errorf("%q: malformed ID: %w", id, contract.ErrNotFound)
 	}
 	fsName, err := fs.FilesystemByID(ctx, h.LocationID)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
@@ -64,16 +64,16 @@ func snapshotPrefix(params map[string]string, clusterID string) (string, error) 
 		switch {
 		case k == paramSnapshotNamePrefix:
 			if !volumeid.ValidName(v) {
-				return "", errs.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", k, v)
+				return "", contract.Invalid("parameter %s=%q: must be printable ASCII without ':' or '/'", k, v)
 			}
 			prefix = v
 		case k == paramClusterID:
 			if v != clusterID {
-				return "", errs.Invalid("parameter %s=%q: the source volume is in cluster %q", k, v, clusterID)
+				return "", contract.Invalid("parameter %s=%q: the source volume is in cluster %q", k, v, clusterID)
 			}
 		case k == paramFSName, strings.HasPrefix(k, sidecarPrefix):
 		default:
-			return "", errs.Invalid("unknown parameter %q", k)
+			return "", contract.Invalid("unknown parameter %q", k)
 		}
 	}
 	return prefix, nil
@@ -82,10 +82,10 @@ func snapshotPrefix(params map[string]string, clusterID string) (string, error) 
 // CreateSnapshot snapshots a volume.
 func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
 	if req.GetName() == "" {
-		return nil, errs.Invalid("snapshot name is required")
+		return nil, contract.Invalid("snapshot name is required")
 	}
 	if req.GetSourceVolumeId() == "" {
-		return nil, errs.Invalid("source volume ID is required")
+		return nil, contract.Invalid("source volume ID is required")
 	}
 	clusterID, err := clusterOf(req.GetSourceVolumeId())
 	if err != nil {
@@ -104,7 +104,7 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	snap := volumeid.Snapshot{Volume: src, Name: volumeid.DeriveName(prefix, req.GetName())}
 	id, err := snap.Encode()
 	if err != nil {
-		return nil, errs.Invalid("snapshot %q: %v", req.GetName(), err)
+		return nil, contract.Invalid("snapshot %q: %v", req.GetName(), err)
 	}
 	release, err := s.lockSnapshot(snap)
 	if err != nil {
@@ -115,11 +115,11 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	rec, err := s.snapshotRecord(ctx, fs, snap)
 	switch {
 	case err == nil && rec.Source != req.GetSourceVolumeId():
-		return nil, fmt.Errorf("%w: snapshot %q exists for another source volume (%s)", errs.ErrAlreadyExists, req.GetName(), rec.Source)
+		return nil, fmt.Errorf("%w: snapshot %q exists for another source volume (%s)", contract.ErrAlreadyExists, req.GetName(), rec.Source)
 	case err == nil:
 		// Taken before, or the first attempt stopped between the record
 		// and the snapshot: make sure the snapshot exists.
-	case errors.Is(err, errs.ErrNotFound):
+	case errors.Is(err, contract.ErrNotFound):
 		sv, err := existing(ctx, fs, src)
 		if err != nil {
 			return nil, err
@@ -152,7 +152,7 @@ func (s *Server) snapshotRecord(ctx context.Context, fs FS, snap volumeid.Snapsh
 // are still copying from cannot be removed yet (FailedPrecondition).
 func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
 	if req.GetSnapshotId() == "" {
-		return nil, errs.Invalid("snapshot ID is required")
+		return nil, contract.Invalid("snapshot ID is required")
 	}
 	clusterID, err := clusterOf(req.GetSnapshotId())
 	if err != nil {
@@ -165,7 +165,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	}
 	defer fs.Release()
 	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, req.GetSnapshotId())
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).Info("Deleting a snapshot that does not exist: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
@@ -178,7 +178,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	}
 	defer release()
 	if err := fs.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
-		if errors.Is(err, errs.ErrFailedPrecondition) {
+		if errors.Is(err, contract.ErrFailedPrecondition) {
 			return nil, fmt.Errorf("snapshot %s has clones in progress; delete it when they finish: %w", req.GetSnapshotId(), err)
 		}
 		return nil, err
@@ -197,7 +197,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		if err := fs.DeleteRecord(ctx, snap.FSName, snap.Name); err != nil {
 			return nil, err
 		}
-	case err != nil && !errors.Is(err, errs.ErrNotFound):
+	case err != nil && !errors.Is(err, contract.ErrNotFound):
 		return nil, err
 	}
 	klog.FromContext(ctx).V(4).Info("Snapshot deleted", "snapshot", req.GetSnapshotId())
@@ -209,7 +209,7 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 // with a decimal index as token.
 func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
 	if req.GetMaxEntries() < 0 {
-		return nil, errs.Invalid("max_entries must not be negative")
+		return nil, contract.Invalid("max_entries must not be negative")
 	}
 	var recs []*snapshotRecord
 	var err error
@@ -230,7 +230,7 @@ func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 	if t := req.GetStartingToken(); t != "" {
 		start, err = strconv.Atoi(t)
 		if err != nil || start < 0 || start > len(recs) {
-			return nil, fmt.Errorf("%w: starting token %q is not valid", errs.ErrBusy, t)
+			return nil, contract.Errorf(contract.ErrBadToken, "starting token %q is not valid: want a position between 0 and %d", t, len(recs))
 		}
 	}
 	end := len(recs)
@@ -261,7 +261,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 	}
 	defer fs.Release()
 	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, id)
-	if errors.Is(err, errs.ErrNotFound) {
+	if errors.Is(err, contract.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -269,7 +269,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 	}
 	if foreign != nil {
 		rec, err := s.cephCSIRecord(ctx, fs, id, snap)
-		if errors.Is(err, errs.ErrNotFound) {
+		if errors.Is(err, contract.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -278,7 +278,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 		return []*snapshotRecord{rec}, nil
 	}
 	rec, err := s.snapshotRecord(ctx, fs, snap)
-	if errors.Is(err, errs.ErrNotFound) || (err == nil && rec.ID != id) {
+	if errors.Is(err, contract.ErrNotFound) || (err == nil && rec.ID != id) {
 		return nil, nil
 	}
 	if err != nil {
@@ -310,7 +310,7 @@ func (s *Server) cephCSIRecord(ctx context.Context, fs FS, id string, snap volum
 
 func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {
 	fs, ref, err := s.openVolume(ctx, source, secrets)
-	if errors.Is(err, errs.ErrNotFound) || errors.Is(err, errs.ErrFailedPrecondition) {
+	if errors.Is(err, contract.ErrNotFound) || errors.Is(err, contract.ErrFailedPrecondition) {
 		return nil, nil // no such volume, so no snapshots of it
 	}
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 const (
@@ -22,17 +22,17 @@ const (
 // block access, which CephFS cannot offer.
 func validateCapabilities(caps []*csi.VolumeCapability) error {
 	if len(caps) == 0 {
-		return errs.Invalid("volume capabilities are required")
+		return contract.Invalid("volume capabilities are required")
 	}
 	for _, c := range caps {
 		if c.GetBlock() != nil {
-			return errs.Invalid("block access is not supported: CephFS volumes are file systems")
+			return contract.Invalid("block access is not supported: CephFS volumes are file systems")
 		}
 		if c.GetMount() == nil {
-			return errs.Invalid("volume capability needs an access type (mount)")
+			return contract.Invalid("volume capability needs an access type (mount)")
 		}
 		if c.GetAccessMode() == nil || c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_UNKNOWN {
-			return errs.Invalid("volume capability needs an access mode")
+			return contract.Invalid("volume capability needs an access mode")
 		}
 	}
 	return nil
@@ -43,10 +43,10 @@ func validateCapabilities(caps []*csi.VolumeCapability) error {
 func quotaFor(r *csi.CapacityRange) (int64, error) {
 	req, lim := r.GetRequiredBytes(), r.GetLimitBytes()
 	if req < 0 || lim < 0 {
-		return 0, errs.Invalid("capacity range: negative bytes")
+		return 0, contract.Invalid("capacity range: negative bytes")
 	}
 	if lim > 0 && req > lim {
-		return 0, errs.Invalid("capacity range: required bytes %d exceed limit bytes %d", req, lim)
+		return 0, contract.Invalid("capacity range: required bytes %d exceed limit bytes %d", req, lim)
 	}
 	size := req
 	if size == 0 {
@@ -67,5 +67,5 @@ func quotaFor(r *csi.CapacityRange) (int64, error) {
 }
 
 func outOfRange(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errs.ErrOutOfRange}, args...)...)
+	return fmt.Errorf("%w: "+format, append([]any{contract.ErrOutOfRange}, args...)...)
 }

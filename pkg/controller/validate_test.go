@@ -5,10 +5,9 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 )
 
 func testConfig(t *testing.T) *config.Config {
@@ -70,7 +69,7 @@ func TestParseParams(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := parseParams(tt.params, cfg)
-			if got := errs.Code(err); got != tt.want {
+			if got := server.Code(err); got != tt.want {
 				t.Fatalf("code = %v (%v), want %v", got, err, tt.want)
 			}
 			if tt.check != nil {
@@ -103,7 +102,7 @@ func TestQuotaFor(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := quotaFor(&csi.CapacityRange{RequiredBytes: tt.req, LimitBytes: tt.lim})
-			if errs.Code(err) != tt.code || got != tt.want {
+			if server.Code(err) != tt.code || got != tt.want {
 				t.Errorf("quotaFor(%d, %d) = %d, %v; want %d, %v", tt.req, tt.lim, got, err, tt.want, tt.code)
 			}
 		})
@@ -136,7 +135,7 @@ func TestValidateCapabilities(t *testing.T) {
 		"block":   {block},
 		"no mode": {{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}}}},
 	} {
-		if status.Code(validateCapabilities(caps)) != codes.InvalidArgument {
+		if server.Code(validateCapabilities(caps)) != codes.InvalidArgument {
 			t.Errorf("%s: accepted", name)
 		}
 	}

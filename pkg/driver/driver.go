@@ -18,6 +18,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
 	"github.com/cephfs-csi/cephfs-csi/pkg/identity"
 	"github.com/cephfs-csi/cephfs-csi/pkg/metrics"
@@ -177,7 +178,7 @@ func (o Options) validate() error {
 	return nil
 }
 
-func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials) (controller.FS, error) {
+func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (controller.FS, error) {
 	a, err := d.pool.Connect(ctx, cluster, creds)
 	if err != nil {
 		return nil, err
@@ -186,7 +187,7 @@ func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds cep
 }
 
 // subvolumePath asks the mgr for a subvolume's path (node, legacy volumes).
-func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials, fs, group, name string) (string, error) {
+func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fs, group, name string) (string, error) {
 	a, err := d.pool.Connect(ctx, cluster, creds)
 	if err != nil {
 		return "", err

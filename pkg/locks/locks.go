@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // InFlight is a set of keys with an operation in progress.
@@ -21,13 +21,13 @@ func New() *InFlight {
 }
 
 // Acquire claims every key, or none: if any key is held it returns an error
-// wrapping errs.ErrBusy. The returned function releases the keys.
+// wrapping contract.ErrBusy. The returned function releases the keys.
 func (l *InFlight) Acquire(keys ...string) (release func(), err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
 		if _, held := l.keys[k]; held {
-			return nil, fmt.Errorf("%q: %w", k, errs.ErrBusy)
+			return nil, fmt.Errorf("%q: %w", k, contract.ErrBusy)
 		}
 	}
 	for _, k := range keys {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 func TestAcquire(t *testing.T) {
@@ -14,7 +14,7 @@ func TestAcquire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Acquire("b", "c"); !errors.Is(err, errs.ErrBusy) {
+	if _, err := l.Acquire("b", "c"); !errors.Is(err, contract.ErrBusy) {
 		t.Fatalf("second acquire error = %v", err)
 	}
 	// A refused Acquire must not have taken "c".

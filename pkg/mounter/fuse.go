@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"k8s.io/klog/v2"
 )
 
@@ -25,7 +26,7 @@ type Fuse struct {
 }
 
 // Name is "fuse".
-func (f *Fuse) Name() string { return "fuse" }
+func (f *Fuse) Name() string { return contract.MounterFuse }
 
 // Args is the ceph-fuse command line for req (without the program name).
 func (f *Fuse) Args(req Request, target, keyring string) []string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
 )
@@ -18,7 +19,7 @@ type Kernel struct {
 }
 
 // Name is "kernel".
-func (k *Kernel) Name() string { return "kernel" }
+func (k *Kernel) Name() string { return contract.MounterKernel }
 
 // SourceAndOptions is the mount source and options for req. The monitors
 // go into the source in the form every kernel accepts; mds_namespace selects

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // Request describes one mount of a CephFS path.
@@ -18,7 +18,7 @@ type Request struct {
 	Monitors []string // plain addresses (config.Cluster.MonitorAddrs)
 	FSName   string
 	Path     string // path inside the filesystem (the subvolume root)
-	Creds    ceph.Credentials
+	Creds    contract.Credentials
 	Options  []string // validated extra options
 }
 

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	mount "k8s.io/mount-utils"
-
-	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 )
 
 const testKey = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
@@ -23,7 +22,7 @@ func testRequest(opts ...string) Request {
 		Monitors: []string{"10.0.0.1:3300", "10.0.0.2:3300", "10.0.0.2:6789"},
 		FSName:   "myfs",
 		Path:     "/volumes/csi/csi-vol-x/uuid",
-		Creds:    ceph.Credentials{ID: "csi-node", Key: testKey},
+		Creds:    contract.Credentials{ID: "csi-node", Key: testKey},
 		Options:  opts,
 	}
 }

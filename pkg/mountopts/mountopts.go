@@ -1,16 +1,10 @@
-// Package mountopts names the mounters and validates user-supplied mount
-// options, which travel from a StorageClass to a mount command line.
+// Package mountopts validates user-supplied mount options, which travel from a
+// StorageClass or a PV to a mount command line.
 package mountopts
 
 import (
 	"fmt"
 	"strings"
-)
-
-// Mounter names, as the "mounter" StorageClass parameter takes them.
-const (
-	MounterFuse   = "fuse"
-	MounterKernel = "kernel"
 )
 
 // Validate accepts a comma-separated list of options ("noatime,rsize=65536")

@@ -15,12 +15,10 @@ import (
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
-	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
 )
 
 // Server is the Node service.
@@ -42,7 +40,7 @@ type Server struct {
 // PathLookup asks the mgr for a subvolume's path. The node needs it only for
 // volumes whose context lacks the path: those ceph-csi provisioned before it
 // recorded the path there.
-type PathLookup func(ctx context.Context, cluster *config.Cluster, creds ceph.Credentials, fs, group, subvolume string) (string, error)
+type PathLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fs, group, subvolume string) (string, error)
 
 // Options configure a Node service.
 type Options struct {
@@ -63,21 +61,12 @@ type Options struct {
 
 // New returns a Node service.
 func New(o Options) (*Server, error) {
-	def := o.DefaultMounter
-	switch def {
-	case "auto", "":
-		def = mountopts.MounterFuse
-		if o.KernelSupported {
-			def = mountopts.MounterKernel
-		}
-	case mountopts.MounterKernel:
-		if !o.KernelSupported {
-			klog.InfoS("The kernel has no CephFS client; using ceph-fuse instead", "defaultMounter", def)
-			def = mountopts.MounterFuse
-		}
-	case mountopts.MounterFuse:
-	default:
-		return nil, fmt.Errorf("default mounter %q: want auto, fuse or kernel", o.DefaultMounter)
+	def, err := mounter.Choose(o.DefaultMounter, "", o.KernelSupported)
+	if err != nil {
+		return nil, fmt.Errorf("default %w", err)
+	}
+	if o.DefaultMounter == contract.MounterKernel && def != contract.MounterKernel {
+		klog.InfoS("The kernel has no CephFS client; using ceph-fuse instead", "defaultMounter", o.DefaultMounter)
 	}
 	if o.MountTimeout <= 0 {
 		o.MountTimeout = 2 * time.Minute
@@ -86,7 +75,7 @@ func New(o Options) (*Server, error) {
 		nodeID:         o.NodeID,
 		cfg:            o.Config,
 		mount:          o.Mount,
-		mounters:       map[string]mounter.Mounter{mountopts.MounterFuse: o.Fuse, mountopts.MounterKernel: o.Kernel},
+		mounters:       map[string]mounter.Mounter{o.Fuse.Name(): o.Fuse, o.Kernel.Name(): o.Kernel},
 		defaultMounter: def,
 		kernelOK:       o.KernelSupported,
 		mountTimeout:   o.MountTimeout,
@@ -191,13 +180,13 @@ func (s *Server) cleanup(path string) error {
 
 func requireMountCapability(c *csi.VolumeCapability) error {
 	if c == nil {
-		return errs.Invalid("volume capability is required")
+		return contract.Invalid("volume capability is required")
 	}
 	if c.GetBlock() != nil {
-		return errs.Invalid("block access is not supported: CephFS volumes are file systems")
+		return contract.Invalid("block access is not supported: CephFS volumes are file systems")
 	}
 	if c.GetMount() == nil {
-		return errs.Invalid("volume capability needs an access type (mount)")
+		return contract.Invalid("volume capability needs an access type (mount)")
 	}
 	return nil
 }

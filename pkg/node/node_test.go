@@ -11,10 +11,10 @@ import (
 	"google.golang.org/grpc/codes"
 	mount "k8s.io/mount-utils"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 )
 
 const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
@@ -125,7 +125,7 @@ func TestMountRequestOptionsAndErrors(t *testing.T) {
 	noSecrets.Secrets = nil
 	bad["no secrets"] = noSecrets
 	for name, r := range bad {
-		if _, _, err := s.mountRequest(context.Background(), r); errs.Code(err) != codes.InvalidArgument {
+		if _, _, err := s.mountRequest(context.Background(), r); server.Code(err) != codes.InvalidArgument {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
 	}
@@ -138,10 +138,10 @@ func TestStuckMountKeepsLock(t *testing.T) {
 	staging := filepath.Join(t.TempDir(), "staging")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.NodeStageVolume(ctx, stageReq(staging, nil)); errs.Code(err) != codes.DeadlineExceeded {
+	if _, err := s.NodeStageVolume(ctx, stageReq(staging, nil)); server.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("stuck mount: %v, want DeadlineExceeded", err)
 	}
-	if _, err := s.NodeStageVolume(context.Background(), stageReq(staging, nil)); errs.Code(err) != codes.Aborted {
+	if _, err := s.NodeStageVolume(context.Background(), stageReq(staging, nil)); server.Code(err) != codes.Aborted {
 		t.Fatalf("while the mount is stuck: %v, want Aborted", err)
 	}
 	close(fuse.block)
@@ -151,7 +151,7 @@ func TestStuckMountKeepsLock(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if errs.Code(err) != codes.Aborted || time.Now().After(deadline) {
+		if server.Code(err) != codes.Aborted || time.Now().After(deadline) {
 			t.Fatalf("after the mount returned: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -188,7 +188,7 @@ func TestLegacyVolumePathLookedUpOnlyToMount(t *testing.T) {
 	t.Parallel()
 	s, fuse, _ := newTestServer(t, false)
 	lookups := 0
-	s.subvolumePath = func(_ context.Context, c *config.Cluster, creds ceph.Credentials, fs, group, name string) (string, error) {
+	s.subvolumePath = func(_ context.Context, c *config.Cluster, creds contract.Credentials, fs, group, name string) (string, error) {
 		lookups++
 		if c.ClusterID != "c1" || creds.ID != "node" || fs != "myfs" || group != "csi" || name != "csi-vol-legacy" {
 			t.Errorf("lookup of %s %s %s/%s/%s", c.ClusterID, creds.ID, fs, group, name)

@@ -8,7 +8,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // NodePublishVolume bind-mounts the staged volume onto the target path,
@@ -16,11 +16,11 @@ import (
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	switch {
 	case req.GetVolumeId() == "":
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	case req.GetStagingTargetPath() == "":
-		return nil, errs.Invalid("staging target path is required")
+		return nil, contract.Invalid("staging target path is required")
 	case req.GetTargetPath() == "":
-		return nil, errs.Invalid("target path is required")
+		return nil, contract.Invalid("target path is required")
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
@@ -37,7 +37,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, err
 	}
 	if !staged {
-		return nil, fmt.Errorf("%w: volume %s is not staged at %s", errs.ErrFailedPrecondition, req.GetVolumeId(), req.GetStagingTargetPath())
+		return nil, fmt.Errorf("%w: volume %s is not staged at %s", contract.ErrFailedPrecondition, req.GetVolumeId(), req.GetStagingTargetPath())
 	}
 	published, err := s.mountState(ctx, target)
 	if err != nil {
@@ -76,7 +76,7 @@ func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest) error {
 	}
 	for _, r := range refs {
 		if r != req.GetTargetPath() {
-			return fmt.Errorf("%w: single-writer volume %s is already published at %s", errs.ErrFailedPrecondition, req.GetVolumeId(), r)
+			return fmt.Errorf("%w: single-writer volume %s is already published at %s", contract.ErrFailedPrecondition, req.GetVolumeId(), r)
 		}
 	}
 	return nil
@@ -93,10 +93,10 @@ func readOnly(req *csi.NodePublishVolumeRequest) bool {
 // NodeUnpublishVolume unmounts the target path and removes it.
 func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	if req.GetTargetPath() == "" {
-		return nil, errs.Invalid("target path is required")
+		return nil, contract.Invalid("target path is required")
 	}
 	release, err := s.inFlight.Acquire(req.GetTargetPath())
 	if err != nil {

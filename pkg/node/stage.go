@@ -9,26 +9,20 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
-	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
 )
-
-// ctxRootPath is the volume context key of a static volume's path (ceph-csi's
-// name for it).
-const ctxRootPath = "rootPath"
 
 // NodeStageVolume mounts the volume's path at the staging path, once per
 // node. An intact mount there is accepted as is; a corrupted one is replaced.
 func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	staging := req.GetStagingTargetPath()
 	if staging == "" {
-		return nil, errs.Invalid("staging target path is required")
+		return nil, contract.Invalid("staging target path is required")
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
@@ -82,14 +76,14 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 // for a volume whose context names only its subvolume (see lookupPath).
 func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
 	vc := req.GetVolumeContext()
-	if vc[controller.CtxFSName] == "" {
-		return nil, mounter.Request{}, errs.Invalid("volume context: %q is required", controller.CtxFSName)
+	if vc[contract.CtxFSName] == "" {
+		return nil, mounter.Request{}, contract.Invalid("volume context: %q is required", contract.CtxFSName)
 	}
-	cluster, err := s.cfg.Cluster(vc[controller.CtxClusterID])
+	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
 	if err != nil {
-		return nil, mounter.Request{}, errs.Invalid("volume context: %v", err)
+		return nil, mounter.Request{}, contract.Invalid("volume context: %v", err)
 	}
-	creds, err := ceph.CredentialsFromSecrets(req.GetSecrets(), false)
+	creds, err := contract.CredentialsFromSecrets(req.GetSecrets(), false)
 	if err != nil {
 		return nil, mounter.Request{}, err
 	}
@@ -97,40 +91,35 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 	if err != nil {
 		return nil, mounter.Request{}, err
 	}
-	name := vc[controller.CtxMounter]
-	switch name {
-	case "":
-		name = s.defaultMounter
-	case mountopts.MounterKernel:
-		if !s.kernelOK {
-			name = mountopts.MounterFuse // documented fallback
-		}
-	case mountopts.MounterFuse:
-	default:
-		return nil, mounter.Request{}, errs.Invalid("volume context: mounter %q: want fuse or kernel", name)
+	if err := contract.CheckMounter(vc[contract.CtxMounter]); err != nil {
+		return nil, mounter.Request{}, contract.Invalid("volume context: %v", err)
+	}
+	name, err := mounter.Choose(vc[contract.CtxMounter], s.defaultMounter, s.kernelOK)
+	if err != nil {
+		return nil, mounter.Request{}, err
 	}
 	// Options: the cluster's defaults, then the StorageClass's, then the
 	// PV's mount options.
-	defaults, optsKey := cluster.CephFS.FuseMountOptions, controller.CtxFuseMountOptions
-	if name == mountopts.MounterKernel {
-		defaults, optsKey = cluster.CephFS.KernelMountOptions, controller.CtxKernelMountOptions
+	defaults, optsKey := cluster.CephFS.FuseMountOptions, contract.CtxFuseMountOptions
+	if name == contract.MounterKernel {
+		defaults, optsKey = cluster.CephFS.KernelMountOptions, contract.CtxKernelMountOptions
 	}
 	var opts []string
 	for _, list := range []string{defaults, vc[optsKey]} {
 		if err := mountopts.Validate(list); err != nil {
-			return nil, mounter.Request{}, errs.Invalid("mount options %q: %v", list, err)
+			return nil, mounter.Request{}, contract.Invalid("mount options %q: %v", list, err)
 		}
 		opts = append(opts, mountopts.Split(list)...)
 	}
 	for _, f := range req.GetVolumeCapability().GetMount().GetMountFlags() {
 		if err := mountopts.Validate(f); err != nil {
-			return nil, mounter.Request{}, errs.Invalid("mount flag %q: %v", f, err)
+			return nil, mounter.Request{}, contract.Invalid("mount flag %q: %v", f, err)
 		}
 		opts = append(opts, mountopts.Split(f)...)
 	}
 	return s.mounters[name], mounter.Request{
 		Monitors: cluster.MonitorAddrs(),
-		FSName:   vc[controller.CtxFSName],
+		FSName:   vc[contract.CtxFSName],
 		Path:     path,
 		Creds:    creds,
 		Options:  opts,
@@ -141,16 +130,16 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 // provisioning or a static volume's rootPath. It is empty for a volume that
 // ceph-csi provisioned before it recorded paths, which names its subvolume.
 func (s *Server) volumePath(vc map[string]string) (string, error) {
-	path := vc[controller.CtxSubvolumePath]
+	path := vc[contract.CtxSubvolumePath]
 	if path == "" {
-		path = vc[ctxRootPath]
+		path = vc[contract.CtxRootPath]
 	}
-	if path == "" && vc[controller.CtxSubvolumeName] != "" && s.subvolumePath != nil {
+	if path == "" && vc[contract.CtxSubvolumeName] != "" && s.subvolumePath != nil {
 		return "", nil
 	}
 	if path == "" || path[0] != '/' {
-		return "", errs.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
-			controller.CtxSubvolumePath, ctxRootPath, controller.CtxSubvolumeName, path)
+		return "", contract.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
+			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName, path)
 	}
 	return path, nil
 }
@@ -158,15 +147,15 @@ func (s *Server) volumePath(vc map[string]string) (string, error) {
 // lookupPath asks the mgr, with the node's credentials, for the path of the
 // subvolume a legacy volume context names: the only mgr call a node makes.
 func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq mounter.Request) (string, error) {
-	cluster, err := s.cfg.Cluster(vc[controller.CtxClusterID])
+	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
 	if err != nil {
-		return "", errs.Invalid("volume context: %v", err)
+		return "", contract.Invalid("volume context: %v", err)
 	}
-	group := vc[controller.CtxSubvolumeGroup]
+	group := vc[contract.CtxSubvolumeGroup]
 	if group == "" {
 		group = cluster.SubvolumeGroup()
 	}
-	name := vc[controller.CtxSubvolumeName]
+	name := vc[contract.CtxSubvolumeName]
 	path, err := s.subvolumePath(ctx, cluster, mreq.Creds, mreq.FSName, group, name)
 	if err != nil {
 		return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
@@ -203,10 +192,10 @@ func (s *Server) runBounded(ctx context.Context, release func(), fn func(context
 // NodeUnstageVolume unmounts the staging path and removes it.
 func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	if req.GetStagingTargetPath() == "" {
-		return nil, errs.Invalid("staging target path is required")
+		return nil, contract.Invalid("staging target path is required")
 	}
 	release, err := s.inFlight.Acquire(req.GetVolumeId())
 	if err != nil {

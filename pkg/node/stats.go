@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 	mount "k8s.io/mount-utils"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // NodeGetVolumeStats reports the bytes and inodes of a mounted volume; with a
@@ -18,22 +18,22 @@ import (
 // as an abnormal volume condition rather than an error, so the CO can act.
 func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	if req.GetVolumeId() == "" {
-		return nil, errs.Invalid("volume ID is required")
+		return nil, contract.Invalid("volume ID is required")
 	}
 	path := req.GetVolumePath()
 	if path == "" {
-		return nil, errs.Invalid("volume path is required")
+		return nil, contract.Invalid("volume path is required")
 	}
 	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("%w: volume path %s does not exist", errs.ErrNotFound, path)
+		return nil, fmt.Errorf("%w: volume path %s does not exist", contract.ErrNotFound, path)
 	case err != nil && mount.IsCorruptedMnt(err):
 		return abnormal(fmt.Sprintf("mount at %s is corrupted: %v", path, err)), nil
 	case err != nil:
 		return nil, fmt.Errorf("check mount point %s: %w", path, err)
 	case notMnt:
-		return nil, fmt.Errorf("%w: %s is not a mounted volume", errs.ErrNotFound, path)
+		return nil, fmt.Errorf("%w: %s is not a mounted volume", contract.ErrNotFound, path)
 	}
 	if err := probe(ctx, path); err != nil {
 		return abnormal(fmt.Sprintf("mount at %s does not answer: %v", path, err)), nil

@@ -13,8 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
-
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 )
 
 // SlowCall is the duration above which an RPC is logged as slow.
@@ -74,7 +72,7 @@ func intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler
 			logger.Error(nil, "Panic in RPC handler", "panic", r, "stack", string(debug.Stack()))
 			resp, err = nil, status.Errorf(codes.Internal, "internal error in %s (request %s)", method, id)
 		}
-		err = errs.ToStatus(err)
+		err = ToStatus(err)
 		took := time.Since(start)
 		if obs != nil {
 			obs.ObserveRPC(method, status.Code(err), took)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 func TestParseEndpoint(t *testing.T) {
@@ -99,7 +99,7 @@ func TestInterceptor(t *testing.T) {
 			return "fine", nil
 		}, codes.OK},
 		{"panic", func(context.Context, any) (any, error) { panic("boom") }, codes.Internal},
-		{"sentinel", func(context.Context, any) (any, error) { return nil, errs.ErrBusy }, codes.Aborted},
+		{"sentinel", func(context.Context, any) (any, error) { return nil, contract.ErrBusy }, codes.Aborted},
 		{"status", func(context.Context, any) (any, error) { return nil, status.Error(codes.NotFound, "x") }, codes.NotFound},
 	}
 	for _, tt := range tests {

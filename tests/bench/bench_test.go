@@ -18,6 +18,7 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
@@ -61,7 +62,7 @@ func BenchmarkRawCreateDelete(b *testing.B) {
 	pool := ceph.NewPool(10*time.Second, time.Minute)
 	defer pool.Close()
 	ctx := context.Background()
-	a, err := pool.Connect(ctx, cluster, ceph.Credentials{ID: "admin", Key: c.AdminKey})
+	a, err := pool.Connect(ctx, cluster, contract.Credentials{ID: "admin", Key: c.AdminKey})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // FS keeps subvolumes in a map. Err, when set for an operation name
@@ -103,7 +103,7 @@ func (f *FS) SubvolumeInfo(_ context.Context, fs, group, name string) (*ceph.Sub
 	defer f.mu.Unlock()
 	sv, ok := f.Subvolumes[key(fs, group, name)]
 	if !ok {
-		return nil, fmt.Errorf("subvolume %s: %w", name, errs.ErrNotFound)
+		return nil, fmt.Errorf("subvolume %s: %w", name, contract.ErrNotFound)
 	}
 	cp := *sv
 	return &cp, nil
@@ -144,7 +144,7 @@ func (f *FS) CreateSnapshot(_ context.Context, fs, group, subvolume, name string
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.Subvolumes[key(fs, group, subvolume)]; !ok {
-		return fmt.Errorf("subvolume %s: %w", subvolume, errs.ErrNotFound)
+		return fmt.Errorf("subvolume %s: %w", subvolume, contract.ErrNotFound)
 	}
 	f.snapshots()[key(fs, group, subvolume)+"@"+name] = true
 	return nil
@@ -165,7 +165,7 @@ func (f *FS) SnapshotCreated(_ context.Context, fs, group, subvolume, name strin
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.snapshots()[key(fs, group, subvolume)+"@"+name] {
-		return time.Time{}, fmt.Errorf("snapshot %s: %w", name, errs.ErrNotFound)
+		return time.Time{}, fmt.Errorf("snapshot %s: %w", name, contract.ErrNotFound)
 	}
 	return time.Unix(1700000000, 0), nil
 }
@@ -198,7 +198,7 @@ func (f *FS) CloneStatus(_ context.Context, fs, group, name string) (*ceph.Clone
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.Subvolumes[key(fs, group, name)]; !ok {
-		return nil, fmt.Errorf("clone %s: %w", name, errs.ErrNotFound)
+		return nil, fmt.Errorf("clone %s: %w", name, contract.ErrNotFound)
 	}
 	if st, ok := f.CloneStates[name]; ok {
 		return &st, nil
@@ -237,7 +237,7 @@ func (f *FS) GetRecord(_ context.Context, fs, k string) ([]byte, error) {
 	defer f.mu.Unlock()
 	v, ok := f.Records[fs+"/"+k]
 	if !ok {
-		return nil, fmt.Errorf("record %s: %w", k, errs.ErrNotFound)
+		return nil, fmt.Errorf("record %s: %w", k, contract.ErrNotFound)
 	}
 	return v, nil
 }
@@ -275,7 +275,7 @@ func (f *FS) FilesystemByID(_ context.Context, id int64) (string, error) {
 		return "", err
 	}
 	if id != 1 {
-		return "", fmt.Errorf("filesystem %d: %w", id, errs.ErrNotFound)
+		return "", fmt.Errorf("filesystem %d: %w", id, contract.ErrNotFound)
 	}
 	return "myfs", nil
 }
@@ -289,7 +289,7 @@ func (f *FS) CephCSIEntry(_ context.Context, _, _ string, _ ceph.CephCSIKind, uu
 	defer f.mu.Unlock()
 	v, ok := f.CephCSI[uuid]
 	if !ok {
-		return nil, fmt.Errorf("journal of %s: %w", uuid, errs.ErrNotFound)
+		return nil, fmt.Errorf("journal of %s: %w", uuid, contract.ErrNotFound)
 	}
 	return &v, nil
 }

@@ -1,11 +1,9 @@
-package ceph
+package contract
 
 import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-
-	"github.com/cephfs-csi/cephfs-csi/pkg/errs"
 )
 
 // Credentials are a CephX user name (without "client.") and its key. The key
@@ -44,7 +42,7 @@ func CredentialsFromSecrets(secrets map[string]string, preferAdmin bool) (Creden
 			continue
 		}
 		if id == "" || key == "" {
-			return Credentials{}, fmt.Errorf("%w: secret has %s without %s (or the reverse)", errs.ErrInvalid, p[0], p[1])
+			return Credentials{}, fmt.Errorf("%w: secret has %s without %s (or the reverse)", ErrInvalid, p[0], p[1])
 		}
 		c := Credentials{ID: id, Key: key}
 		if err := c.Validate(); err != nil {
@@ -52,7 +50,7 @@ func CredentialsFromSecrets(secrets map[string]string, preferAdmin bool) (Creden
 		}
 		return c, nil
 	}
-	return Credentials{}, fmt.Errorf("%w: secrets must carry %s/%s or %s/%s", errs.ErrInvalid, AdminIDKey, AdminKeyKey, UserIDKey, UserKeyKey)
+	return Credentials{}, fmt.Errorf("%w: secrets must carry %s/%s or %s/%s", ErrInvalid, AdminIDKey, AdminKeyKey, UserIDKey, UserKeyKey)
 }
 
 // Validate checks the user name and the key's form: a base64 CephX secret as
@@ -63,16 +61,16 @@ func (c Credentials) Validate() error {
 	for i := 0; i < len(c.ID); i++ {
 		ch := c.ID[i]
 		if ch <= ' ' || ch > '~' || ch == ',' || ch == '=' || ch == '/' {
-			return fmt.Errorf("%w: CephX user ID %q contains an invalid character", errs.ErrInvalid, c.ID)
+			return fmt.Errorf("%w: CephX user ID %q contains an invalid character", ErrInvalid, c.ID)
 		}
 	}
 	if c.ID == "" {
-		return fmt.Errorf("%w: CephX user ID is empty", errs.ErrInvalid)
+		return fmt.Errorf("%w: CephX user ID is empty", ErrInvalid)
 	}
 	raw, err := base64.StdEncoding.DecodeString(c.Key)
 	// type (2) + created (8) + length (2) + secret (16)
 	if err != nil || len(raw) != 28 || binary.LittleEndian.Uint16(raw[0:2]) != 1 || binary.LittleEndian.Uint16(raw[10:12]) != 16 {
-		return fmt.Errorf("%w: the key of client.%s is not a base64 CephX key", errs.ErrInvalid, c.ID)
+		return fmt.Errorf("%w: the key of client.%s is not a base64 CephX key", ErrInvalid, c.ID)
 	}
 	return nil
 }

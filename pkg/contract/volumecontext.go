@@ -1,0 +1,18 @@
+package contract
+
+// Volume context keys: everything the node needs to mount a volume without
+// asking the mgr. CreateVolume writes them; NodeStageVolume reads them, also
+// from volumes ceph-csi provisioned, so the names follow ceph-csi's where it
+// has one.
+const (
+	CtxClusterID          = "clusterID"
+	CtxFSName             = "fsName"
+	CtxSubvolumeGroup     = "subvolumeGroup"
+	CtxSubvolumeName      = "subvolumeName"
+	CtxSubvolumePath      = "subvolumePath"
+	CtxMounter            = "mounter"
+	CtxKernelMountOptions = "kernelMountOptions"
+	CtxFuseMountOptions   = "fuseMountOptions"
+	// CtxRootPath is a static volume's path (ceph-csi's name for it).
+	CtxRootPath = "rootPath"
+)
