@@ -23,7 +23,7 @@ func main() {
 	fs.StringVar(&opts.NodeID, "nodeid", opts.NodeID, "node ID reported by NodeGetInfo")
 	fs.StringVar(&opts.Mode, "mode", opts.Mode, "services to run: controller, node or all")
 	fs.StringVar(&opts.ClusterConfig, "cluster-config", opts.ClusterConfig, "cluster config file (ceph-csi's config.json format)")
-	fs.DurationVar(&opts.CephTimeout, "ceph-timeout", opts.CephTimeout, "bound on every Ceph operation")
+	fs.DurationVar(&opts.CephTimeout, "ceph-timeout", opts.CephTimeout, "bound on connecting to a cluster and on each RADOS object operation; mgr commands are bounded by the RPC deadline")
 	fs.DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "bound on the wait for in-flight RPCs at shutdown")
 	fs.StringVar(&opts.DefaultMounter, "default-mounter", opts.DefaultMounter, "node: mounter for volumes that name none: auto (kernel if it has CephFS, else fuse), fuse or kernel")
 	fs.StringVar(&opts.KeyDir, "keys-dir", opts.KeyDir, "node: directory (on tmpfs) for short-lived CephX key files")

@@ -2,7 +2,6 @@ package ceph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -35,43 +34,23 @@ func (a *Admin) Release() { a.release() }
 // costs no mgr round trip for it after the first.
 type clusterCache struct {
 	mu     sync.Mutex
-	fs     map[string]admin.FSPoolInfo
+	fsName map[string]admin.FSPoolInfo
 	fsByID map[int64]string
-	groups map[string]bool // "fs/group" known to exist
+	groups map[string]bool // "fsName/group" known to exist
 }
 
-// SubvolumeSpec is what a subvolume is created with.
-type SubvolumeSpec struct {
-	FS, Group, Name string
-	Size            int64
-	Pool            string // data pool; empty = the filesystem's default
-	Mode            int    // 0 = Ceph's default
-	UID, GID        int
-}
-
-// Subvolume is what the cluster reports of an existing subvolume.
-type Subvolume struct {
-	Path     string
-	Size     int64 // 0 = no quota
-	Pool     string
-	Mode     int
-	UID, GID int
-	State    string
-	Retained bool // deleted with its snapshots kept
-}
-
-// DataPools returns the data pools of filesystem fs (cached).
-func (a *Admin) DataPools(ctx context.Context, fs string) ([]string, error) {
-	info, err := a.filesystem(ctx, fs)
+// DataPools returns the data pools of filesystem fsName (cached).
+func (a *Admin) DataPools(ctx context.Context, fsName string) ([]string, error) {
+	info, err := a.filesystem(ctx, fsName)
 	if err != nil {
 		return nil, err
 	}
 	return info.DataPools, nil
 }
 
-func (a *Admin) filesystem(ctx context.Context, fs string) (admin.FSPoolInfo, error) {
+func (a *Admin) filesystem(ctx context.Context, fsName string) (admin.FSPoolInfo, error) {
 	a.cache.mu.Lock()
-	info, ok := a.cache.fs[fs]
+	info, ok := a.cache.fsName[fsName]
 	a.cache.mu.Unlock()
 	if ok {
 		return info, nil
@@ -81,16 +60,16 @@ func (a *Admin) filesystem(ctx context.Context, fs string) (admin.FSPoolInfo, er
 	}
 	a.cache.mu.Lock()
 	defer a.cache.mu.Unlock()
-	if info, ok = a.cache.fs[fs]; !ok {
-		return admin.FSPoolInfo{}, fmt.Errorf("%w: filesystem %q does not exist in the cluster", contract.ErrInvalid, fs)
+	if info, ok = a.cache.fsName[fsName]; !ok {
+		return admin.FSPoolInfo{}, fmt.Errorf("%w: filesystem %q does not exist in the cluster", contract.ErrInvalid, fsName)
 	}
 	return info, nil
 }
 
-// EnsureGroup creates subvolume group group in fs unless it is known to
+// EnsureGroup creates subvolume group group in fsName unless it is known to
 // exist.
-func (a *Admin) EnsureGroup(ctx context.Context, fs, group string) error {
-	k := fs + "/" + group
+func (a *Admin) EnsureGroup(ctx context.Context, fsName, group string) error {
+	k := fsName + "/" + group
 	a.cache.mu.Lock()
 	known := a.cache.groups[k]
 	a.cache.mu.Unlock()
@@ -98,8 +77,8 @@ func (a *Admin) EnsureGroup(ctx context.Context, fs, group string) error {
 		return nil
 	}
 	// Idempotent in the mgr: creating an existing group succeeds.
-	_, err := bounded(ctx, a.call("subvolumegroup_create"), fmt.Sprintf("create subvolume group %s/%s", fs, group), func() (struct{}, error) {
-		return struct{}{}, a.fsa.CreateSubVolumeGroup(fs, group, nil)
+	_, err := bounded(ctx, a.call("subvolumegroup_create"), fmt.Sprintf("create subvolume group %s/%s", fsName, group), func() (struct{}, error) {
+		return struct{}{}, a.fsa.CreateSubVolumeGroup(fsName, group, nil)
 	})
 	if err != nil {
 		return err
@@ -111,82 +90,25 @@ func (a *Admin) EnsureGroup(ctx context.Context, fs, group string) error {
 }
 
 // forgetGroup drops a group from the cache after the cluster said it is gone.
-func (a *Admin) forgetGroup(fs, group string) {
+func (a *Admin) forgetGroup(fsName, group string) {
 	a.cache.mu.Lock()
-	delete(a.cache.groups, fs+"/"+group)
+	delete(a.cache.groups, fsName+"/"+group)
 	a.cache.mu.Unlock()
 }
 
-// CreateSubvolume creates a subvolume. Ceph's create is idempotent and
-// re-applies size and ownership to an existing subvolume, so callers look the
-// subvolume up first.
-func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
-	opts := &admin.SubVolumeOptions{
-		Size:       admin.ByteCount(s.Size),
-		Uid:        s.UID,
-		Gid:        s.GID,
-		Mode:       s.Mode,
-		PoolLayout: s.Pool,
-	}
-	_, err := bounded(ctx, a.call("subvolume_create"), fmt.Sprintf("create subvolume %s/%s/%s", s.FS, s.Group, s.Name), func() (struct{}, error) {
-		return struct{}{}, a.fsa.CreateSubVolume(s.FS, s.Group, s.Name, opts)
-	})
-	if errors.Is(err, contract.ErrNotFound) {
-		// The group was removed behind our back.
-		a.forgetGroup(s.FS, s.Group)
-	}
-	return err
-}
-
-// SubvolumeInfo describes a subvolume; contract.ErrNotFound when it does not
-// exist.
-func (a *Admin) SubvolumeInfo(ctx context.Context, fs, group, name string) (*Subvolume, error) {
-	info, err := bounded(ctx, a.call("subvolume_info"), fmt.Sprintf("subvolume info %s/%s/%s", fs, group, name), func() (*admin.SubVolumeInfo, error) {
-		return a.fsa.SubVolumeInfo(fs, group, name)
-	})
+// Filesystems lists the cluster's filesystems (cached with their pools).
+func (a *Admin) Filesystems(ctx context.Context) ([]string, error) {
+	list, err := bounded(ctx, a.call("fs_ls"), "list filesystems", a.fsa.ListFileSystems)
 	if err != nil {
 		return nil, err
 	}
-	sv := &Subvolume{
-		Path:     info.Path,
-		Pool:     info.DataPool,
-		Mode:     info.Mode,
-		UID:      info.Uid,
-		GID:      info.Gid,
-		State:    string(info.State),
-		Retained: info.State == admin.StateSnapRetained,
+	a.cache.mu.Lock()
+	defer a.cache.mu.Unlock()
+	a.cache.fsName = make(map[string]admin.FSPoolInfo, len(list))
+	names := make([]string, 0, len(list))
+	for _, f := range list {
+		a.cache.fsName[f.Name] = f
+		names = append(names, f.Name)
 	}
-	if q, ok := info.BytesQuota.(admin.ByteCount); ok {
-		sv.Size = int64(q)
-	}
-	return sv, nil
-}
-
-// SubvolumePath returns the path of a subvolume from the filesystem root.
-func (a *Admin) SubvolumePath(ctx context.Context, fs, group, name string) (string, error) {
-	return bounded(ctx, a.call("subvolume_getpath"), fmt.Sprintf("get path of subvolume %s/%s/%s", fs, group, name), func() (string, error) {
-		return a.fsa.SubVolumePath(fs, group, name)
-	})
-}
-
-// RemoveSubvolume deletes a subvolume. Its snapshots, if any, are retained
-// (Ceph's --retain-snapshots), so that they outlive their source volume as
-// CSI expects; Ceph purges the subvolume when its last snapshot goes.
-// A subvolume that does not exist is not an error.
-func (a *Admin) RemoveSubvolume(ctx context.Context, fs, group, name string) error {
-	_, err := bounded(ctx, a.call("subvolume_rm"), fmt.Sprintf("remove subvolume %s/%s/%s", fs, group, name), func() (struct{}, error) {
-		return struct{}{}, a.fsa.RemoveSubVolumeWithFlags(fs, group, name, admin.SubVolRmFlags{RetainSnapshots: true})
-	})
-	if errors.Is(err, contract.ErrNotFound) {
-		return nil
-	}
-	return err
-}
-
-// ResizeSubvolume sets a subvolume's quota.
-func (a *Admin) ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error {
-	_, err := bounded(ctx, a.call("subvolume_resize"), fmt.Sprintf("resize subvolume %s/%s/%s", fs, group, name), func() (*admin.SubVolumeResizeResult, error) {
-		return a.fsa.ResizeSubVolume(fs, group, name, admin.ByteCount(size), true)
-	})
-	return err
+	return names, nil
 }

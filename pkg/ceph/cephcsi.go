@@ -68,8 +68,8 @@ func (a *Admin) FilesystemByID(ctx context.Context, fscid int64) (string, error)
 
 // CephCSIEntry reads ceph-csi's journal entry for uuid; contract.ErrNotFound
 // when there is none (the volume or snapshot was deleted).
-func (a *Admin) CephCSIEntry(ctx context.Context, fs, namespace string, kind CephCSIKind, uuid string) (*CephCSIEntry, error) {
-	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
+func (a *Admin) CephCSIEntry(ctx context.Context, fsName, namespace string, kind CephCSIKind, uuid string) (*CephCSIEntry, error) {
+	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi journal of "+uuid, fsName, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
 		return ioctx.GetAllOmapValues(kind.objectPrefix+uuid, "", "", 16)
 	})
 	if err != nil {
@@ -84,8 +84,8 @@ func (a *Admin) CephCSIEntry(ctx context.Context, fs, namespace string, kind Cep
 
 // RemoveCephCSIEntry removes ceph-csi's journal entries for a volume or
 // snapshot that is gone, as ceph-csi would have.
-func (a *Admin) RemoveCephCSIEntry(ctx context.Context, fs, namespace string, kind CephCSIKind, uuid string, e *CephCSIEntry) error {
-	_, err := inMetadataPool(ctx, a, "omap_rm", "remove ceph-csi journal of "+uuid, fs, namespace, func(ioctx *rados.IOContext) (struct{}, error) {
+func (a *Admin) RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind CephCSIKind, uuid string, e *CephCSIEntry) error {
+	_, err := inMetadataPool(ctx, a, "omap_rm", "remove ceph-csi journal of "+uuid, fsName, namespace, func(ioctx *rados.IOContext) (struct{}, error) {
 		if e.Request != "" {
 			if err := ioctx.RmOmapKeys(kind.directory, []string{kind.objectPrefix + e.Request}); err != nil && !isNotFound(err) {
 				return struct{}{}, err

@@ -21,8 +21,10 @@ import (
 // that stayed unused for IdleTimeout. It also keeps, per cluster, the facts
 // that rarely change (filesystems, pools, existing subvolume groups).
 type Pool struct {
-	// OpTimeout is librados' own bound on connecting and on OSD operations.
-	// Mon and mgr commands are bounded by the caller's context (see bounded).
+	// OpTimeout is librados' own bound on connecting (client_mount_timeout)
+	// and on each RADOS object operation (rados_osd_op_timeout), the value
+	// of --ceph-timeout. Mon and mgr commands are bounded by the caller's
+	// context instead (see bounded).
 	OpTimeout   time.Duration
 	IdleTimeout time.Duration
 	// Observer, when set, is told of every Ceph call.
@@ -69,7 +71,7 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds contr
 	if ok && len(pc.slots) == cap(pc.slots) {
 		// Every slot is held by a call the cluster has not answered;
 		// a fresh connection may reach a monitor that answers.
-		klog.V(2).InfoS("Replacing a Ceph connection whose calls are all unanswered", "cluster", cluster.ClusterID)
+		klog.FromContext(ctx).V(2).Info("Replacing a Ceph connection whose calls are all unanswered", "cluster", cluster.ClusterID)
 		delete(p.conns, key)
 		// Keep it where closeIdle finds it once its calls return.
 		p.conns[fmt.Sprintf("%s\x00retired-%p", key, pc)] = pc
@@ -149,7 +151,7 @@ func (p *Pool) dial(ctx context.Context, cluster *config.Cluster, creds contract
 	if err != nil {
 		return nil, err
 	}
-	klog.V(4).InfoS("Connected to Ceph", "cluster", cluster.ClusterID, "user", creds.ID)
+	klog.FromContext(ctx).V(4).Info("Connected to Ceph", "cluster", cluster.ClusterID, "user", creds.ID)
 	return conn, nil
 }
 
@@ -193,6 +195,7 @@ func (p *Pool) closeIdle(idle time.Duration) {
 		c.Shutdown()
 	}
 	if len(closing) > 0 {
+		// Not part of any request: the reaper logs through the global logger.
 		klog.V(4).InfoS("Closed idle Ceph connections", "count", len(closing))
 	}
 }

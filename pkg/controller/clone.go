@@ -35,12 +35,12 @@ type cloneSource struct {
 
 // resolveSource checks a content source and returns the snapshot to clone
 // from. It is called only before the clone starts.
-func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeContentSource, target volumeid.Volume, name string) (*cloneSource, error) {
+func (s *Server) resolveSource(ctx context.Context, sess Session, src *csi.VolumeContentSource, target volumeid.Volume, name string) (*cloneSource, error) {
 	if id := src.GetSnapshot().GetSnapshotId(); id != "" {
-		return s.snapshotSource(ctx, fs, target, id)
+		return s.snapshotSource(ctx, sess, target, id)
 	}
 	id := src.GetVolume().GetVolumeId()
-	ref, err := s.sourceVolume(ctx, fs, target, id)
+	ref, err := s.sourceVolume(ctx, sess, target, id)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeConten
 	if err := sameFilesystem(vol, target); err != nil {
 		return nil, err
 	}
-	sv, err := existing(ctx, fs, vol)
+	sv, err := existing(ctx, sess, vol)
 	if err != nil {
 		return nil, fmt.Errorf("source volume %q: %w", id, err)
 	}
@@ -61,12 +61,12 @@ func (s *Server) resolveSource(ctx context.Context, fs FS, src *csi.VolumeConten
 
 // snapshotSource checks a restore's source snapshot (ours, or one ceph-csi
 // took) and returns it with the size a restore must have at least.
-func (s *Server) snapshotSource(ctx context.Context, fs FS, target volumeid.Volume, id string) (*cloneSource, error) {
+func (s *Server) snapshotSource(ctx context.Context, sess Session, target volumeid.Volume, id string) (*cloneSource, error) {
 	cluster, err := s.sameCluster(id, target)
 	if err != nil {
 		return nil, err
 	}
-	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, id)
+	snap, foreign, err := resolveSnapshot(ctx, sess, cluster, id)
 	if err != nil {
 		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 	}
@@ -75,7 +75,7 @@ func (s *Server) snapshotSource(ctx context.Context, fs FS, target volumeid.Volu
 	}
 	var size int64
 	if foreign == nil {
-		rec, err := s.snapshotRecord(ctx, fs, snap)
+		rec, err := readRecord(ctx, sess, snap)
 		if err == nil && rec.ID != id {
 			err = contract.ErrNotFound
 		}
@@ -83,11 +83,11 @@ func (s *Server) snapshotSource(ctx context.Context, fs FS, target volumeid.Volu
 			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 		}
 		size = rec.Size
-	} else if sv, err := fs.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
+	} else if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
 		// ceph-csi kept no size: the source's quota, when it is still there.
 		size = sv.Size
 	}
-	if _, err := fs.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
+	if _, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 	}
 	return &cloneSource{snap: snap, size: size}, nil
@@ -112,12 +112,12 @@ func (s *Server) sameCluster(id string, target volumeid.Volume) (*config.Cluster
 
 // sourceVolume resolves a clone's source volume ID (ours or ceph-csi's) on
 // the target's cluster.
-func (s *Server) sourceVolume(ctx context.Context, fs FS, target volumeid.Volume, id string) (*volumeRef, error) {
+func (s *Server) sourceVolume(ctx context.Context, sess Session, target volumeid.Volume, id string) (*volumeRef, error) {
 	cluster, err := s.sameCluster(id, target)
 	if err != nil {
 		return nil, err
 	}
-	return s.resolveVolume(ctx, fs, cluster, id)
+	return resolveVolume(ctx, sess, cluster, id)
 }
 
 func sameFilesystem(src, target volumeid.Volume) error {
@@ -132,12 +132,12 @@ func sameFilesystem(src, target volumeid.Volume) error {
 // waits, within CloneWait and the RPC deadline, for Ceph to finish copying.
 // It is idempotent: a retry finds the clone by its derived name and goes on
 // waiting for it (no second clone), even after a driver restart.
-func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVolumeRequest, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+func (s *Server) createFromSource(ctx context.Context, sess Session, req *csi.CreateVolumeRequest, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
 	log := klog.FromContext(ctx).WithValues("clone", vol.Subvolume)
 	src := req.GetVolumeContentSource()
-	st, err := fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	st, err := sess.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	if errors.Is(err, contract.ErrNotFound) {
-		cs, err := s.resolveSource(ctx, fs, src, vol, req.GetName())
+		cs, err := s.resolveSource(ctx, sess, src, vol, req.GetName())
 		if err != nil {
 			return nil, err
 		}
@@ -145,15 +145,15 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 			return nil, outOfRange("requested %d bytes, smaller than the source's %d", size, cs.size)
 		}
 		if cs.temporary {
-			if err := fs.CreateSnapshot(ctx, cs.snap.FSName, cs.snap.Group, cs.snap.Subvolume, cs.snap.Name); err != nil {
+			if err := sess.CreateSnapshot(ctx, cs.snap.FSName, cs.snap.Group, cs.snap.Subvolume, cs.snap.Name); err != nil {
 				return nil, err
 			}
 		}
-		if err := fs.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
+		if err := sess.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
 			return nil, err
 		}
-		err = fs.Clone(ctx, ceph.CloneSpec{
-			FS: vol.FSName, Group: cs.snap.Group, Subvolume: cs.snap.Subvolume, Snapshot: cs.snap.Name,
+		err = sess.Clone(ctx, ceph.CloneSpec{
+			FSName: vol.FSName, Group: cs.snap.Group, Subvolume: cs.snap.Subvolume, Snapshot: cs.snap.Name,
 			TargetGroup: vol.Group, Target: vol.Subvolume, Pool: p.pool,
 		})
 		if err != nil && !errors.Is(err, contract.ErrAlreadyExists) {
@@ -164,14 +164,14 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 	} else if err != nil {
 		return nil, err
 	}
-	if st, err = s.waitForClone(ctx, fs, vol, st); err != nil {
+	if st, err = s.waitForClone(ctx, sess, vol, st); err != nil {
 		return nil, err
 	}
 	switch st.State {
 	case "complete":
 	case "failed", "canceled":
 		// Remove the remains so that the provisioner's retry starts over.
-		if err := fs.ForceRemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
+		if err := sess.ForceRemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
 			return nil, fmt.Errorf("clean up %s clone: %w", st.State, err)
 		}
 		return nil, fmt.Errorf("clone of volume %q %s (%s); removed it, a retry starts over", req.GetName(), st.State, st.Failure)
@@ -181,20 +181,20 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 	if v := src.GetVolume(); v != nil {
 		// The temporary snapshot has served; the source volume may
 		// have been deleted meanwhile (it is then retained by this snapshot).
-		ref, err := s.sourceVolume(ctx, fs, vol, v.GetVolumeId())
+		ref, err := s.sourceVolume(ctx, sess, vol, v.GetVolumeId())
 		if err == nil {
-			err = fs.RemoveSnapshot(ctx, ref.FSName, ref.Group, ref.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName()))
+			err = sess.RemoveSnapshot(ctx, ref.FSName, ref.Group, ref.Subvolume, volumeid.DeriveName(cloneSourcePrefix, req.GetName()))
 		}
 		if err != nil && !errors.Is(err, contract.ErrNotFound) {
 			return nil, fmt.Errorf("remove temporary snapshot: %w", err)
 		}
 	}
-	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	sv, err := sess.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	if err != nil {
 		return nil, err
 	}
 	if sv.Size != size {
-		if err := fs.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
+		if err := sess.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
 			return nil, err
 		}
 		sv.Size = size
@@ -204,7 +204,7 @@ func (s *Server) createFromSource(ctx context.Context, fs FS, req *csi.CreateVol
 
 // waitForClone polls the clone's state, backing off from 100 ms to 1 s,
 // until it is no longer pending or in progress, or the wait is over.
-func (s *Server) waitForClone(ctx context.Context, fs FS, vol volumeid.Volume, st *ceph.CloneState) (*ceph.CloneState, error) {
+func (s *Server) waitForClone(ctx context.Context, sess Session, vol volumeid.Volume, st *ceph.CloneState) (*ceph.CloneState, error) {
 	wait := CloneWait
 	if dl, ok := ctx.Deadline(); ok {
 		// Leave time to answer before the caller gives up.
@@ -224,7 +224,7 @@ func (s *Server) waitForClone(ctx context.Context, fs FS, vol volumeid.Volume, s
 		}
 		delay = min(2*delay, time.Second)
 		var err error
-		if st, err = fs.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
+		if st, err = sess.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
 			return nil, err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -17,40 +16,6 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/locks"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
-
-// FS is what the controller needs from a Ceph cluster; *ceph.Admin
-// implements it, and tests use a fake for failures a real cluster cannot be
-// made to produce.
-type FS interface {
-	DataPools(ctx context.Context, fs string) ([]string, error)
-	EnsureGroup(ctx context.Context, fs, group string) error
-	CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) error
-	SubvolumeInfo(ctx context.Context, fs, group, name string) (*ceph.Subvolume, error)
-	RemoveSubvolume(ctx context.Context, fs, group, name string) error
-	ResizeSubvolume(ctx context.Context, fs, group, name string, size int64) error
-
-	CreateSnapshot(ctx context.Context, fs, group, subvolume, name string) error
-	SnapshotCreated(ctx context.Context, fs, group, subvolume, name string) (time.Time, error)
-	RemoveSnapshot(ctx context.Context, fs, group, subvolume, name string) error
-	Clone(ctx context.Context, c ceph.CloneSpec) error
-	CloneStatus(ctx context.Context, fs, group, name string) (*ceph.CloneState, error)
-	ForceRemoveSubvolume(ctx context.Context, fs, group, name string) error
-
-	Filesystems(ctx context.Context) ([]string, error)
-	PutRecord(ctx context.Context, fs, key string, value []byte) error
-	GetRecord(ctx context.Context, fs, key string) ([]byte, error)
-	ListRecords(ctx context.Context, fs string) (map[string][]byte, error)
-	DeleteRecord(ctx context.Context, fs, key string) error
-
-	FilesystemByID(ctx context.Context, fscid int64) (string, error)
-	CephCSIEntry(ctx context.Context, fs, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
-	RemoveCephCSIEntry(ctx context.Context, fs, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
-
-	Release()
-}
-
-// Connector opens an FS on a cluster with the given credentials.
-type Connector func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (FS, error)
 
 // Server is the Controller service.
 type Server struct {
@@ -88,16 +53,16 @@ func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 // open connects to the cluster an ID names, with the request's secrets. A
 // cluster missing from the config is FailedPrecondition: the object may well
 // exist, this driver cannot reach it.
-func (s *Server) open(ctx context.Context, clusterID string, secrets map[string]string) (FS, *config.Cluster, error) {
+func (s *Server) open(ctx context.Context, clusterID string, secrets map[string]string) (Session, *config.Cluster, error) {
 	cluster, err := s.cfg.Cluster(clusterID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: object of cluster %q: %w", contract.ErrFailedPrecondition, clusterID, err)
 	}
-	fs, err := s.connectTo(ctx, cluster, secrets)
-	return fs, cluster, err
+	sess, err := s.connectTo(ctx, cluster, secrets)
+	return sess, cluster, err
 }
 
-func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets map[string]string) (FS, error) {
+func (s *Server) connectTo(ctx context.Context, cluster *config.Cluster, secrets map[string]string) (Session, error) {
 	creds, err := contract.CredentialsFromSecrets(secrets, true)
 	if err != nil {
 		return nil, err
@@ -125,12 +90,12 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
-	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
+	sess, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
-	if _, err := existing(ctx, fs, ref.Volume); err != nil {
+	defer sess.Release()
+	if _, err := existing(ctx, sess, ref.Volume); err != nil {
 		return nil, err
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
@@ -142,8 +107,8 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 
 // existing returns a live subvolume; a subvolume deleted with its snapshots
 // retained counts as gone.
-func existing(ctx context.Context, fs FS, vol volumeid.Volume) (*ceph.Subvolume, error) {
-	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+func existing(ctx context.Context, svs Subvolumes, vol volumeid.Volume) (*ceph.Subvolume, error) {
+	sv, err := svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	if err == nil && sv.Retained {
 		err = fmt.Errorf("subvolume %s/%s/%s was deleted: %w", vol.FSName, vol.Group, vol.Subvolume, contract.ErrNotFound)
 	}

@@ -21,10 +21,10 @@ import (
 
 const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
 
-func newFakeServer(t *testing.T) (*Server, *fake.FS) {
+func newFakeServer(t *testing.T) (*Server, *fake.Session) {
 	t.Helper()
 	f := fake.New()
-	return New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (FS, error) { return f, nil }), f
+	return New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil }), f
 }
 
 func req(name string) *csi.CreateVolumeRequest {
@@ -202,11 +202,11 @@ func TestCephCSIVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fake.New()
-	s := New(cfg, func(context.Context, *config.Cluster, contract.Credentials) (FS, error) { return f, nil })
+	s := New(cfg, func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil })
 	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
 	handle := "0001-0009-rook-ceph-0000000000000001-" + uuid
 	f.CephCSI = map[string]ceph.CephCSIEntry{uuid: {Name: "csi-vol-" + uuid, Request: "pvc-1"}}
-	if err := f.CreateSubvolume(context.Background(), ceph.SubvolumeSpec{FS: "myfs", Group: "csi", Name: "csi-vol-" + uuid, Size: gib}); err != nil {
+	if err := f.CreateSubvolume(context.Background(), ceph.SubvolumeSpec{FSName: "myfs", Group: "csi", Name: "csi-vol-" + uuid, Size: gib}); err != nil {
 		t.Fatal(err)
 	}
 	secrets := req("x").Secrets

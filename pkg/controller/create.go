@@ -47,19 +47,19 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}
 	defer release()
 
-	fs, err := s.connectTo(ctx, p.cluster, req.GetSecrets())
+	sess, err := s.connectTo(ctx, p.cluster, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
-	if err := checkPool(ctx, fs, p); err != nil {
+	defer sess.Release()
+	if err := checkPool(ctx, sess, p); err != nil {
 		return nil, err
 	}
 	var sv *ceph.Subvolume
 	if req.GetVolumeContentSource() != nil {
-		sv, err = s.createFromSource(ctx, fs, req, vol, size, p)
+		sv, err = s.createFromSource(ctx, sess, req, vol, size, p)
 	} else {
-		sv, err = s.createOrFind(ctx, fs, req.GetName(), vol, size, p)
+		sv, err = createOrFind(ctx, sess, req.GetName(), vol, size, p)
 	}
 	if err != nil {
 		return nil, err
@@ -74,9 +74,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 
 // createOrFind returns the subvolume a request name derives to, creating it
 // when absent; an existing one must match the request.
-func (s *Server) createOrFind(ctx context.Context, fs FS, name string, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+func createOrFind(ctx context.Context, svs Subvolumes, name string, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
 	log := klog.FromContext(ctx).WithValues("subvolume", vol.Subvolume)
-	sv, err := fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	sv, err := svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 	switch {
 	case err == nil && !sv.Retained:
 		if err := compatible(sv, size, p); err != nil {
@@ -85,7 +85,7 @@ func (s *Server) createOrFind(ctx context.Context, fs FS, name string, vol volum
 		log.V(4).Info("Volume exists already", "path", sv.Path)
 		return sv, nil
 	case err == nil || errors.Is(err, contract.ErrNotFound):
-		if sv, err = s.create(ctx, fs, vol, size, p); err != nil {
+		if sv, err = create(ctx, svs, vol, size, p); err != nil {
 			return nil, err
 		}
 		log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
@@ -97,8 +97,8 @@ func (s *Server) createOrFind(ctx context.Context, fs FS, name string, vol volum
 
 // checkPool makes sure the filesystem exists and, when a pool was named, that
 // it is one of the filesystem's data pools (one cached lookup per cluster).
-func checkPool(ctx context.Context, fs FS, p *volumeParams) error {
-	pools, err := fs.DataPools(ctx, p.fsName)
+func checkPool(ctx context.Context, svs Subvolumes, p *volumeParams) error {
+	pools, err := svs.DataPools(ctx, p.fsName)
 	if err != nil {
 		return err
 	}
@@ -113,19 +113,19 @@ func checkPool(ctx context.Context, fs FS, p *volumeParams) error {
 	return contract.Invalid("parameter %s=%q: not a data pool of filesystem %q (data pools: %v)", paramPool, p.pool, p.fsName, pools)
 }
 
-func (s *Server) create(ctx context.Context, fs FS, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
-	if err := fs.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
+func create(ctx context.Context, svs Subvolumes, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+	if err := svs.EnsureGroup(ctx, vol.FSName, vol.Group); err != nil {
 		return nil, err
 	}
 	spec := ceph.SubvolumeSpec{
-		FS: vol.FSName, Group: vol.Group, Name: vol.Subvolume,
+		FSName: vol.FSName, Group: vol.Group, Name: vol.Subvolume,
 		Size: size, Pool: p.pool, Mode: p.mode, UID: max(p.uid, 0), GID: max(p.gid, 0),
 	}
-	if err := fs.CreateSubvolume(ctx, spec); err != nil {
+	if err := svs.CreateSubvolume(ctx, spec); err != nil {
 		return nil, err
 	}
 	// Read back what Ceph made: the path, and the quota as it recorded it.
-	return fs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	return svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
 }
 
 // compatible tells whether an existing subvolume satisfies a request.

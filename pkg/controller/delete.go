@@ -19,7 +19,7 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
+	sess, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).Info("Deleting a volume that does not exist: nothing to do", "volumeID", req.GetVolumeId(), "reason", err.Error())
 		return &csi.DeleteVolumeResponse{}, nil
@@ -27,17 +27,17 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
+	defer sess.Release()
 	release, err := s.lock(ref.Volume)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := fs.RemoveSubvolume(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
+	if err := sess.RemoveSubvolume(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
 		return nil, err
 	}
 	if c := ref.cephCSI; c != nil {
-		if err := fs.RemoveCephCSIEntry(ctx, ref.FSName, c.namespace, ceph.CephCSIVolumes, c.uuid, c.entry); err != nil {
+		if err := sess.RemoveCephCSIEntry(ctx, ref.FSName, c.namespace, ceph.CephCSIVolumes, c.uuid, c.entry); err != nil {
 			return nil, fmt.Errorf("subvolume removed, but not ceph-csi's journal entry: %w", err)
 		}
 	}

@@ -26,18 +26,18 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if err != nil {
 		return nil, err
 	}
-	fs, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
+	sess, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
+	defer sess.Release()
 	vol := ref.Volume
 	release, err := s.lock(vol)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	sv, err := existing(ctx, fs, vol)
+	sv, err := existing(ctx, sess, vol)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Server) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 		return nil, outOfRange("shrinking volume from %d to %d bytes (%d rounded up to 4 MiB) is not supported", sv.Size, size, req.GetCapacityRange().GetRequiredBytes())
 	}
 	if size != sv.Size {
-		if err := fs.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
+		if err := sess.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
 			return nil, err
 		}
 	}

@@ -28,7 +28,7 @@ func newController(t *testing.T) (*controller.Server, *testcluster.Cluster) {
 	}
 	pool := ceph.NewPool(10*time.Second, time.Minute)
 	t.Cleanup(pool.Close)
-	return controller.New(cfg, func(ctx context.Context, cl *config.Cluster, cr contract.Credentials) (controller.FS, error) {
+	return controller.New(cfg, func(ctx context.Context, cl *config.Cluster, cr contract.Credentials) (controller.Session, error) {
 		a, err := pool.Connect(ctx, cl, cr)
 		if err != nil {
 			return nil, err

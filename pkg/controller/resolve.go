@@ -42,29 +42,29 @@ func clusterOf(id string) (string, error) {
 
 // openVolume connects to a volume's cluster with the request's secrets and
 // resolves the ID. The caller releases the FS.
-func (s *Server) openVolume(ctx context.Context, id string, secrets map[string]string) (FS, *volumeRef, error) {
+func (s *Server) openVolume(ctx context.Context, id string, secrets map[string]string) (Session, *volumeRef, error) {
 	clusterID, err := clusterOf(id)
 	if err != nil {
 		return nil, nil, err
 	}
-	fs, cluster, err := s.open(ctx, clusterID, secrets)
+	sess, cluster, err := s.open(ctx, clusterID, secrets)
 	if err != nil {
 		return nil, nil, err
 	}
-	ref, err := s.resolveVolume(ctx, fs, cluster, id)
+	ref, err := resolveVolume(ctx, sess, cluster, id)
 	if err != nil {
-		fs.Release()
+		sess.Release()
 		return nil, nil, err
 	}
-	return fs, ref, nil
+	return sess, ref, nil
 }
 
-// resolveVolume resolves a volume ID of a cluster fs is connected to.
-func (s *Server) resolveVolume(ctx context.Context, fs FS, cluster *config.Cluster, id string) (*volumeRef, error) {
+// resolveVolume resolves a volume ID of a cluster sess is connected to.
+func resolveVolume(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, id string) (*volumeRef, error) {
 	if v, err := volumeid.DecodeVolume(id); err == nil {
 		return &volumeRef{Volume: v}, nil
 	}
-	fsName, c, err := s.resolveCephCSI(ctx, fs, cluster, id, ceph.CephCSIVolumes)
+	fsName, c, err := resolveCephCSI(ctx, journal, cluster, id, ceph.CephCSIVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +75,12 @@ func (s *Server) resolveVolume(ctx context.Context, fs FS, cluster *config.Clust
 }
 
 // resolveCephCSI finds a ceph-csi handle's filesystem and journal entry.
-func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Cluster, id string, kind ceph.CephCSIKind) (string, *cephCSIRef, error) {
+func resolveCephCSI(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, id string, kind ceph.CephCSIKind) (string, *cephCSIRef, error) {
 	h, err := volumeid.DecodeCephCSI(id)
 	if err != nil || h.ClusterID != cluster.ClusterID {
 		return "", nil, fmt.Errorf("%q: malformed ID: %w", id, contract.ErrNotFound)
 	}
-	fsName, err := fs.FilesystemByID(ctx, h.LocationID)
+	fsName, err := journal.FilesystemByID(ctx, h.LocationID)
 	if err != nil {
 		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
@@ -88,7 +88,7 @@ func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Clus
 	if ns == "" {
 		ns = ceph.DefaultCephCSIRNS
 	}
-	entry, err := fs.CephCSIEntry(ctx, fsName, ns, kind, h.UUID)
+	entry, err := journal.CephCSIEntry(ctx, fsName, ns, kind, h.UUID)
 	if err != nil {
 		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
@@ -96,12 +96,12 @@ func (s *Server) resolveCephCSI(ctx context.Context, fs FS, cluster *config.Clus
 }
 
 // resolveSnapshot resolves a snapshot ID of ours or of ceph-csi on a cluster
-// fs is connected to. For ceph-csi's, the journal entry comes back too.
-func (s *Server) resolveSnapshot(ctx context.Context, fs FS, cluster *config.Cluster, id string) (volumeid.Snapshot, *cephCSIRef, error) {
+// sess is connected to. For ceph-csi's, the journal entry comes back too.
+func resolveSnapshot(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, id string) (volumeid.Snapshot, *cephCSIRef, error) {
 	if snap, err := volumeid.DecodeSnapshot(id); err == nil {
 		return snap, nil, nil
 	}
-	fsName, c, err := s.resolveCephCSI(ctx, fs, cluster, id, ceph.CephCSISnapshots)
+	fsName, c, err := resolveCephCSI(ctx, journal, cluster, id, ceph.CephCSISnapshots)
 	if err != nil {
 		return volumeid.Snapshot{}, nil, err
 	}

@@ -95,11 +95,11 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if err != nil {
 		return nil, err
 	}
-	fs, ref, err := s.openVolume(ctx, req.GetSourceVolumeId(), req.GetSecrets())
+	sess, ref, err := s.openVolume(ctx, req.GetSourceVolumeId(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
+	defer sess.Release()
 	src := ref.Volume
 	snap := volumeid.Snapshot{Volume: src, Name: volumeid.DeriveName(prefix, req.GetName())}
 	id, err := snap.Encode()
@@ -112,7 +112,7 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	}
 	defer release()
 
-	rec, err := s.snapshotRecord(ctx, fs, snap)
+	rec, err := readRecord(ctx, sess, snap)
 	switch {
 	case err == nil && rec.Source != req.GetSourceVolumeId():
 		return nil, fmt.Errorf("%w: snapshot %q exists for another source volume (%s)", contract.ErrAlreadyExists, req.GetName(), rec.Source)
@@ -120,28 +120,28 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		// Taken before, or the first attempt stopped between the record
 		// and the snapshot: make sure the snapshot exists.
 	case errors.Is(err, contract.ErrNotFound):
-		sv, err := existing(ctx, fs, src)
+		sv, err := existing(ctx, sess, src)
 		if err != nil {
 			return nil, err
 		}
 		rec = &snapshotRecord{ID: id, Source: req.GetSourceVolumeId(), Created: time.Now().UnixNano(), Size: sv.Size}
 		data, _ := json.Marshal(rec)
-		if err := fs.PutRecord(ctx, src.FSName, snap.Name, data); err != nil {
+		if err := sess.PutRecord(ctx, src.FSName, snap.Name, data); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, err
 	}
-	if err := fs.CreateSnapshot(ctx, src.FSName, src.Group, src.Subvolume, snap.Name); err != nil {
+	if err := sess.CreateSnapshot(ctx, src.FSName, src.Group, src.Subvolume, snap.Name); err != nil {
 		return nil, err
 	}
 	klog.FromContext(ctx).V(4).Info("Snapshot taken", "snapshot", id)
 	return &csi.CreateSnapshotResponse{Snapshot: rec.csi()}, nil
 }
 
-// snapshotRecord reads the record of a snapshot name.
-func (s *Server) snapshotRecord(ctx context.Context, fs FS, snap volumeid.Snapshot) (*snapshotRecord, error) {
-	data, err := fs.GetRecord(ctx, snap.FSName, snap.Name)
+// readRecord reads the record of a snapshot name.
+func readRecord(ctx context.Context, recs SnapshotRecords, snap volumeid.Snapshot) (*snapshotRecord, error) {
+	data, err := recs.GetRecord(ctx, snap.FSName, snap.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -159,12 +159,12 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		klog.FromContext(ctx).Info("Deleting a malformed snapshot ID: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
-	fs, cluster, err := s.open(ctx, clusterID, req.GetSecrets())
+	sess, cluster, err := s.open(ctx, clusterID, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
-	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, req.GetSnapshotId())
+	defer sess.Release()
+	snap, foreign, err := resolveSnapshot(ctx, sess, cluster, req.GetSnapshotId())
 	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).Info("Deleting a snapshot that does not exist: nothing to do", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
 		return &csi.DeleteSnapshotResponse{}, nil
@@ -177,24 +177,24 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		return nil, err
 	}
 	defer release()
-	if err := fs.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
+	if err := sess.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		if errors.Is(err, contract.ErrFailedPrecondition) {
 			return nil, fmt.Errorf("snapshot %s has clones in progress; delete it when they finish: %w", req.GetSnapshotId(), err)
 		}
 		return nil, err
 	}
 	if foreign != nil {
-		if err := fs.RemoveCephCSIEntry(ctx, snap.FSName, foreign.namespace, ceph.CephCSISnapshots, foreign.uuid, foreign.entry); err != nil {
+		if err := sess.RemoveCephCSIEntry(ctx, snap.FSName, foreign.namespace, ceph.CephCSISnapshots, foreign.uuid, foreign.entry); err != nil {
 			return nil, fmt.Errorf("snapshot removed, but not ceph-csi's journal entry: %w", err)
 		}
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
 	// Remove the record only if it is this snapshot's: the name may have
 	// been taken for another source after this one was deleted.
-	rec, err := s.snapshotRecord(ctx, fs, snap)
+	rec, err := readRecord(ctx, sess, snap)
 	switch {
 	case err == nil && rec.ID == req.GetSnapshotId():
-		if err := fs.DeleteRecord(ctx, snap.FSName, snap.Name); err != nil {
+		if err := sess.DeleteRecord(ctx, snap.FSName, snap.Name); err != nil {
 			return nil, err
 		}
 	case err != nil && !errors.Is(err, contract.ErrNotFound):
@@ -255,12 +255,12 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 	if _, err := s.cfg.Cluster(clusterID); err != nil {
 		return nil, nil
 	}
-	fs, cluster, err := s.open(ctx, clusterID, secrets)
+	sess, cluster, err := s.open(ctx, clusterID, secrets)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
-	snap, foreign, err := s.resolveSnapshot(ctx, fs, cluster, id)
+	defer sess.Release()
+	snap, foreign, err := resolveSnapshot(ctx, sess, cluster, id)
 	if errors.Is(err, contract.ErrNotFound) {
 		return nil, nil
 	}
@@ -268,7 +268,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 		return nil, err
 	}
 	if foreign != nil {
-		rec, err := s.cephCSIRecord(ctx, fs, id, snap)
+		rec, err := s.cephCSIRecord(ctx, sess, id, snap)
 		if errors.Is(err, contract.ErrNotFound) {
 			return nil, nil
 		}
@@ -277,7 +277,7 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 		}
 		return []*snapshotRecord{rec}, nil
 	}
-	rec, err := s.snapshotRecord(ctx, fs, snap)
+	rec, err := readRecord(ctx, sess, snap)
 	if errors.Is(err, contract.ErrNotFound) || (err == nil && rec.ID != id) {
 		return nil, nil
 	}
@@ -290,13 +290,13 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 // cephCSIRecord describes a snapshot ceph-csi took, from Ceph itself: its
 // creation time, its source's quota, and its source's ceph-csi handle when
 // the source has ceph-csi's naming (csi-vol-<uuid>).
-func (s *Server) cephCSIRecord(ctx context.Context, fs FS, id string, snap volumeid.Snapshot) (*snapshotRecord, error) {
-	created, err := fs.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
+func (s *Server) cephCSIRecord(ctx context.Context, sess Session, id string, snap volumeid.Snapshot) (*snapshotRecord, error) {
+	created, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
 	if err != nil {
 		return nil, err
 	}
 	rec := &snapshotRecord{ID: id, Created: created.UnixNano()}
-	if sv, err := fs.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
+	if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
 		rec.Size = sv.Size
 	}
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
@@ -309,16 +309,16 @@ func (s *Server) cephCSIRecord(ctx context.Context, fs FS, id string, snap volum
 }
 
 func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {
-	fs, ref, err := s.openVolume(ctx, source, secrets)
+	sess, ref, err := s.openVolume(ctx, source, secrets)
 	if errors.Is(err, contract.ErrNotFound) || errors.Is(err, contract.ErrFailedPrecondition) {
 		return nil, nil // no such volume, so no snapshots of it
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
+	defer sess.Release()
 	vol := ref.Volume
-	all, err := recordsOf(ctx, fs, vol.FSName)
+	all, err := recordsOf(ctx, sess, vol.FSName)
 	if err != nil {
 		return nil, err
 	}
@@ -345,18 +345,18 @@ func (s *Server) listAll(ctx context.Context, secrets map[string]string) ([]*sna
 
 // clusterRecords reads the snapshot records of every filesystem of a cluster.
 func (s *Server) clusterRecords(ctx context.Context, cluster *config.Cluster, secrets map[string]string) ([]*snapshotRecord, error) {
-	fs, err := s.connectTo(ctx, cluster, secrets)
+	sess, err := s.connectTo(ctx, cluster, secrets)
 	if err != nil {
 		return nil, err
 	}
-	defer fs.Release()
-	names, err := fs.Filesystems(ctx)
+	defer sess.Release()
+	names, err := sess.Filesystems(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []*snapshotRecord
 	for _, name := range names {
-		recs, err := recordsOf(ctx, fs, name)
+		recs, err := recordsOf(ctx, sess, name)
 		if err != nil {
 			return nil, err
 		}
@@ -365,8 +365,8 @@ func (s *Server) clusterRecords(ctx context.Context, cluster *config.Cluster, se
 	return out, nil
 }
 
-func recordsOf(ctx context.Context, fs FS, fsName string) ([]*snapshotRecord, error) {
-	all, err := fs.ListRecords(ctx, fsName)
+func recordsOf(ctx context.Context, recs SnapshotRecords, fsName string) ([]*snapshotRecord, error) {
+	all, err := recs.ListRecords(ctx, fsName)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,10 @@ type Options struct {
 	NodeID        string
 	Mode          string
 	ClusterConfig string
-	// CephTimeout bounds every Ceph call (librados' mon/OSD op timeouts).
+	// CephTimeout bounds connecting to a cluster and each RADOS object
+	// operation (librados' client_mount_timeout and rados_osd_op_timeout).
+	// Mgr commands are bounded by the RPC's deadline instead (pkg/ceph,
+	// bounded.go explains why).
 	CephTimeout time.Duration
 	// DrainTimeout bounds the wait for in-flight RPCs on shutdown.
 	DrainTimeout time.Duration
@@ -156,7 +159,7 @@ func warnIfNotTmpfs(dir string) {
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err == nil && st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC {
-		klog.InfoS("WARNING: the key directory is not on tmpfs; put --keys-dir on a memory-backed volume", "dir", dir)
+		klog.Warningf("The key directory %s is not on tmpfs: put --keys-dir on a memory-backed volume", dir)
 	}
 }
 
@@ -178,7 +181,7 @@ func (o Options) validate() error {
 	return nil
 }
 
-func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (controller.FS, error) {
+func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (controller.Session, error) {
 	a, err := d.pool.Connect(ctx, cluster, creds)
 	if err != nil {
 		return nil, err

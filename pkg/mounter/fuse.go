@@ -6,8 +6,9 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"k8s.io/klog/v2"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // Runner runs a command and returns its combined output; tests replace it.

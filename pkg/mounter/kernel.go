@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 // Kernel mounts with the kernel CephFS client ("mount -t ceph").

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	mount "k8s.io/mount-utils"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
 const testKey = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="

@@ -78,6 +78,10 @@ func intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler
 			obs.ObserveRPC(method, status.Code(err), took)
 		}
 		switch {
+		case status.Code(err) == codes.Aborted:
+			// Expected: an operation in progress or a clone still copying;
+			// the caller retries, so this is no error.
+			logger.V(2).Info("RPC aborted; the caller retries", "reason", status.Convert(err).Message(), "took", took)
 		case err != nil:
 			logger.Error(err, "RPC failed", "code", status.Code(err), "took", took)
 		case took > SlowCall:

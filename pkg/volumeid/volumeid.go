@@ -30,8 +30,8 @@ const (
 	MaxLen = 128
 	sep    = ":"
 	// nameDigestBytes keeps derived names short enough that a snapshot ID of
-	// a long cluster ID and filesystem name still fits in MaxLen; 100 bits
-	// make a collision between request names practically impossible.
+	// a long cluster ID and filesystem name still fits in MaxLen; 96 bits
+	// (12 bytes, 20 base32 characters) make a collision between request names practically impossible.
 	nameDigestBytes = 12
 )
 

@@ -71,7 +71,7 @@ func BenchmarkRawCreateDelete(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		name := volumeid.DeriveName("raw-", fmt.Sprintf("%d-%d", run, i))
-		if err := a.CreateSubvolume(ctx, ceph.SubvolumeSpec{FS: c.FS, Group: c.Group, Name: name, Size: 1 << 30}); err != nil {
+		if err := a.CreateSubvolume(ctx, ceph.SubvolumeSpec{FSName: c.FS, Group: c.Group, Name: name, Size: 1 << 30}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := a.SubvolumeInfo(ctx, c.FS, c.Group, name); err != nil {

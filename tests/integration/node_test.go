@@ -30,9 +30,7 @@ func mountCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
 }
 
 func needRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting needs root")
-	}
+	testcluster.RequireRoot(t, "mounting needs root")
 }
 
 // mountsUnder lists the mount points below dir.

@@ -40,9 +40,7 @@ func writeFile(t *testing.T, path, content string) string {
 // GetSnapshot, ControllerModifyVolume and the group controller service.
 func TestSanity(t *testing.T) {
 	c := testcluster.Get(t)
-	if os.Geteuid() != 0 {
-		t.Skip("csi-sanity's node tests mount with ceph-fuse and need root")
-	}
+	testcluster.RequireRoot(t, "csi-sanity's node tests mount with ceph-fuse and need root")
 	dir := t.TempDir()
 
 	var secrets strings.Builder

@@ -1,0 +1,120 @@
+package ceph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ceph/go-ceph/cephfs/admin"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+)
+
+// SubvolumeSpec is what a subvolume is created with.
+type SubvolumeSpec struct {
+	FSName, Group, Name string
+	Size                int64
+	Pool                string // data pool; empty = the filesystem's default
+	Mode                int    // 0 = Ceph's default
+	UID, GID            int
+}
+
+// Subvolume is what the cluster reports of an existing subvolume.
+type Subvolume struct {
+	Path     string
+	Size     int64 // 0 = no quota
+	Pool     string
+	Mode     int
+	UID, GID int
+	State    string
+	Retained bool // deleted with its snapshots kept
+}
+
+// CreateSubvolume creates a subvolume. Ceph's create is idempotent and
+// re-applies size and ownership to an existing subvolume, so callers look the
+// subvolume up first.
+func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
+	opts := &admin.SubVolumeOptions{
+		Size:       admin.ByteCount(s.Size),
+		Uid:        s.UID,
+		Gid:        s.GID,
+		Mode:       s.Mode,
+		PoolLayout: s.Pool,
+	}
+	_, err := bounded(ctx, a.call("subvolume_create"), fmt.Sprintf("create subvolume %s/%s/%s", s.FSName, s.Group, s.Name), func() (struct{}, error) {
+		return struct{}{}, a.fsa.CreateSubVolume(s.FSName, s.Group, s.Name, opts)
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		// The group was removed behind our back.
+		a.forgetGroup(s.FSName, s.Group)
+	}
+	return err
+}
+
+// SubvolumeInfo describes a subvolume; contract.ErrNotFound when it does not
+// exist.
+func (a *Admin) SubvolumeInfo(ctx context.Context, fsName, group, name string) (*Subvolume, error) {
+	info, err := bounded(ctx, a.call("subvolume_info"), fmt.Sprintf("subvolume info %s/%s/%s", fsName, group, name), func() (*admin.SubVolumeInfo, error) {
+		return a.fsa.SubVolumeInfo(fsName, group, name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	sv := &Subvolume{
+		Path:     info.Path,
+		Pool:     info.DataPool,
+		Mode:     info.Mode,
+		UID:      info.Uid,
+		GID:      info.Gid,
+		State:    string(info.State),
+		Retained: info.State == admin.StateSnapRetained,
+	}
+	if q, ok := info.BytesQuota.(admin.ByteCount); ok {
+		sv.Size = int64(q)
+	}
+	return sv, nil
+}
+
+// SubvolumePath returns the path of a subvolume from the filesystem root.
+func (a *Admin) SubvolumePath(ctx context.Context, fsName, group, name string) (string, error) {
+	return bounded(ctx, a.call("subvolume_getpath"), fmt.Sprintf("get path of subvolume %s/%s/%s", fsName, group, name), func() (string, error) {
+		return a.fsa.SubVolumePath(fsName, group, name)
+	})
+}
+
+// RemoveSubvolume deletes a subvolume. Its snapshots, if any, are retained
+// (Ceph's --retain-snapshots), so that they outlive their source volume as
+// CSI expects; Ceph purges the subvolume when its last snapshot goes.
+// A subvolume that does not exist is not an error.
+func (a *Admin) RemoveSubvolume(ctx context.Context, fsName, group, name string) error {
+	_, err := bounded(ctx, a.call("subvolume_rm"), fmt.Sprintf("remove subvolume %s/%s/%s", fsName, group, name), func() (struct{}, error) {
+		return struct{}{}, a.fsa.RemoveSubVolumeWithFlags(fsName, group, name, admin.SubVolRmFlags{RetainSnapshots: true})
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// ResizeSubvolume sets a subvolume's quota.
+func (a *Admin) ResizeSubvolume(ctx context.Context, fsName, group, name string, size int64) error {
+	_, err := bounded(ctx, a.call("subvolume_resize"), fmt.Sprintf("resize subvolume %s/%s/%s", fsName, group, name), func() (*admin.SubVolumeResizeResult, error) {
+		return a.fsa.ResizeSubVolume(fsName, group, name, admin.ByteCount(size), true)
+	})
+	return err
+}
+
+// ForceRemoveSubvolume deletes a subvolume in any state (a failed or
+// canceled clone); a missing one is not an error.
+func (a *Admin) ForceRemoveSubvolume(ctx context.Context, fsName, group, name string) error {
+	_, err := bounded(ctx, a.call("subvolume_force_rm"), fmt.Sprintf("force-remove subvolume %s/%s/%s", fsName, group, name), func() (struct{}, error) {
+		return struct{}{}, a.fsa.ForceRemoveSubVolume(fsName, group, name)
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Snapshot records are kept in an omap object in the filesystem's metadata
+// pool, under the snapshot name: the mgr cannot list snapshots by name

@@ -1,0 +1,67 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+)
+
+// What the controller asks of a Ceph cluster, one interface per role, so
+// that a function (and a test fake) deals with the role it needs only.
+// *ceph.Admin implements all of them.
+
+// Subvolumes creates, describes, resizes and removes subvolumes.
+type Subvolumes interface {
+	DataPools(ctx context.Context, fsName string) ([]string, error)
+	EnsureGroup(ctx context.Context, fsName, group string) error
+	CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) error
+	SubvolumeInfo(ctx context.Context, fsName, group, name string) (*ceph.Subvolume, error)
+	ResizeSubvolume(ctx context.Context, fsName, group, name string, size int64) error
+	RemoveSubvolume(ctx context.Context, fsName, group, name string) error
+	ForceRemoveSubvolume(ctx context.Context, fsName, group, name string) error
+}
+
+// Snapshots takes and removes subvolume snapshots and clones them into new
+// subvolumes.
+type Snapshots interface {
+	CreateSnapshot(ctx context.Context, fsName, group, subvolume, name string) error
+	SnapshotCreated(ctx context.Context, fsName, group, subvolume, name string) (time.Time, error)
+	RemoveSnapshot(ctx context.Context, fsName, group, subvolume, name string) error
+	Clone(ctx context.Context, c ceph.CloneSpec) error
+	CloneStatus(ctx context.Context, fsName, group, name string) (*ceph.CloneState, error)
+}
+
+// SnapshotRecords keeps the driver's snapshot records, one store per
+// filesystem (see snapshot.go).
+type SnapshotRecords interface {
+	Filesystems(ctx context.Context) ([]string, error)
+	PutRecord(ctx context.Context, fsName, key string, value []byte) error
+	GetRecord(ctx context.Context, fsName, key string) ([]byte, error)
+	ListRecords(ctx context.Context, fsName string) (map[string][]byte, error)
+	DeleteRecord(ctx context.Context, fsName, key string) error
+}
+
+// CephCSIJournal reads and cleans ceph-csi's journal, for the volumes and
+// snapshots ceph-csi made.
+type CephCSIJournal interface {
+	FilesystemByID(ctx context.Context, fscid int64) (string, error)
+	CephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
+	RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
+}
+
+// Session is one RPC's connection to a cluster as one CephX user: every
+// role, released when the RPC is done.
+type Session interface {
+	Subvolumes
+	Snapshots
+	SnapshotRecords
+	CephCSIJournal
+	Release()
+}
+
+// Connector opens a Session on a cluster with the given credentials. Tests
+// give a fake for failures a real cluster cannot be made to produce.
+type Connector func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) (Session, error)

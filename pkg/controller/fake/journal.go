@@ -1,0 +1,45 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+)
+
+// FilesystemByID implements controller.Session: filesystem 1 is "myfs".
+func (f *Session) FilesystemByID(_ context.Context, id int64) (string, error) {
+	if err := f.call("fsName-dump"); err != nil {
+		return "", err
+	}
+	if id != 1 {
+		return "", fmt.Errorf("filesystem %d: %w", id, contract.ErrNotFound)
+	}
+	return "myfs", nil
+}
+
+// CephCSIEntry implements controller.Session from CephCSI, keyed by uuid.
+func (f *Session) CephCSIEntry(_ context.Context, _, _ string, _ ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error) {
+	if err := f.call("cephcsi-read"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.CephCSI[uuid]
+	if !ok {
+		return nil, fmt.Errorf("journal of %s: %w", uuid, contract.ErrNotFound)
+	}
+	return &v, nil
+}
+
+// RemoveCephCSIEntry implements controller.Session.
+func (f *Session) RemoveCephCSIEntry(_ context.Context, _, _ string, _ ceph.CephCSIKind, uuid string, _ *ceph.CephCSIEntry) error {
+	if err := f.call("cephcsi-rm"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.CephCSI, uuid)
+	return nil
+}

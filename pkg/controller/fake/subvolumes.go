@@ -1,0 +1,90 @@
+package fake
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+)
+
+// DataPools implements controller.Session.
+func (f *Session) DataPools(context.Context, string) ([]string, error) {
+	if err := f.call("pools"); err != nil {
+		return nil, err
+	}
+	return f.Pools, nil
+}
+
+// EnsureGroup implements controller.Session.
+func (f *Session) EnsureGroup(context.Context, string, string) error { return f.call("group") }
+
+// CreateSubvolume implements controller.Session.
+func (f *Session) CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) error {
+	if f.Block != nil {
+		f.call("create-blocked")
+		select {
+		case <-f.Block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := f.call("create"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pool := s.Pool
+	if pool == "" {
+		pool = f.Pools[0]
+	}
+	f.Subvolumes[key(s.FSName, s.Group, s.Name)] = &ceph.Subvolume{
+		Path: fmt.Sprintf("/volumes/%s/%s/uuid", s.Group, s.Name), Size: s.Size, Pool: pool,
+		Mode: s.Mode, UID: s.UID, GID: s.GID, State: "complete",
+	}
+	return nil
+}
+
+// SubvolumeInfo implements controller.Session.
+func (f *Session) SubvolumeInfo(_ context.Context, fsName, group, name string) (*ceph.Subvolume, error) {
+	if err := f.call("info"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sv, ok := f.Subvolumes[key(fsName, group, name)]
+	if !ok {
+		return nil, fmt.Errorf("subvolume %s: %w", name, contract.ErrNotFound)
+	}
+	cp := *sv
+	return &cp, nil
+}
+
+// RemoveSubvolume implements controller.Session.
+func (f *Session) RemoveSubvolume(_ context.Context, fsName, group, name string) error {
+	if err := f.call("remove"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.Subvolumes, key(fsName, group, name))
+	return nil
+}
+
+// ResizeSubvolume implements controller.Session.
+func (f *Session) ResizeSubvolume(_ context.Context, fsName, group, name string, size int64) error {
+	if err := f.call("resize"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sv, ok := f.Subvolumes[key(fsName, group, name)]; ok {
+		sv.Size = size
+	}
+	return nil
+}
+
+// ForceRemoveSubvolume implements controller.Session.
+func (f *Session) ForceRemoveSubvolume(ctx context.Context, fsName, group, name string) error {
+	return f.RemoveSubvolume(ctx, fsName, group, name)
+}
