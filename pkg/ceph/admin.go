@@ -36,7 +36,7 @@ type clusterCache struct {
 	mu     sync.Mutex
 	fsName map[string]admin.FSPoolInfo
 	fsByID map[int64]string
-	groups map[string]bool // "fsName/group" known to exist
+	groups map[string]bool // "fs/group" known to exist
 }
 
 // DataPools returns the data pools of filesystem fsName (cached).

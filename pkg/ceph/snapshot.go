@@ -62,7 +62,7 @@ func (a *Admin) Clone(ctx context.Context, c CloneSpec) error {
 	// go-ceph v0.37.0 sends the source group as target_group_name; the
 	// command is built here so that TargetGroup is honoured.
 	cmd := map[string]string{
-		"prefix":            "fsName subvolume snapshot clone",
+		"prefix":            "fs subvolume snapshot clone",
 		"vol_name":          c.FSName,
 		"group_name":        c.Group,
 		"sub_name":          c.Subvolume,

@@ -59,7 +59,8 @@ func (s *Server) openVolume(ctx context.Context, id string, secrets map[string]s
 	return sess, ref, nil
 }
 
-// resolveVolume resolves a volume ID of a cluster sess is connected to.
+// resolveVolume resolves a volume ID of cluster; a ceph-csi handle is looked up in
+// ceph-csi's journal.
 func resolveVolume(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, id string) (*volumeRef, error) {
 	if v, err := volumeid.DecodeVolume(id); err == nil {
 		return &volumeRef{Volume: v}, nil
@@ -95,8 +96,8 @@ func resolveCephCSI(ctx context.Context, journal CephCSIJournal, cluster *config
 	return fsName, &cephCSIRef{uuid: h.UUID, namespace: ns, entry: entry}, nil
 }
 
-// resolveSnapshot resolves a snapshot ID of ours or of ceph-csi on a cluster
-// sess is connected to. For ceph-csi's, the journal entry comes back too.
+// resolveSnapshot resolves a snapshot ID of ours or of ceph-csi in cluster.
+// For ceph-csi's, the journal entry comes back too.
 func resolveSnapshot(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, id string) (volumeid.Snapshot, *cephCSIRef, error) {
 	if snap, err := volumeid.DecodeSnapshot(id); err == nil {
 		return snap, nil, nil

@@ -10,7 +10,7 @@ import (
 
 // FilesystemByID implements controller.Session: filesystem 1 is "myfs".
 func (f *Session) FilesystemByID(_ context.Context, id int64) (string, error) {
-	if err := f.call("fsName-dump"); err != nil {
+	if err := f.call("fs-dump"); err != nil {
 		return "", err
 	}
 	if id != 1 {

@@ -10,7 +10,7 @@ import (
 
 // Filesystems implements controller.Session.
 func (f *Session) Filesystems(context.Context) ([]string, error) {
-	return []string{"myfs"}, f.call("fsName-ls")
+	return []string{"myfs"}, f.call("fs-ls")
 }
 
 // PutRecord implements controller.Session.
