@@ -11,7 +11,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libcephfs-dev librados-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# go.mod replaces the test-only tests/clusterdesc module with its directory.
 COPY go.mod go.sum ./
+COPY tests/clusterdesc/go.mod tests/clusterdesc/
 RUN go mod download
 COPY . .
 ARG VERSION=dev

@@ -1,6 +1,6 @@
 # cephfs-csi — a CSI driver for CephFS subvolumes.
 #   make run    install what is missing, boot the embedded Ceph cluster, run the driver
-#   make test   everything CI checks (lint, unit tests, integration tests, csi-sanity)
+#   make test   everything CI checks (lint, unit tests, integration tests, csi-sanity, e2e)
 
 SHELL        := /bin/bash
 BUILD        := $(CURDIR)/_build
@@ -49,19 +49,24 @@ test-clusters: cluster-up
 
 # Runs the driver in the foreground (Ctrl-C stops it) on the embedded cluster.
 run: build cluster-up
-	@hack/run-config.sh $(CLUSTER_DIR) $(RUN_DIR)
+	@$(GO) run ./hack/runconfig $(CLUSTER_DIR) $(RUN_DIR)
 	@echo "cephfs-csi: listening on $(ENDPOINT) — try: go run ./hack/csic -endpoint $(ENDPOINT) probe (secrets for CSI calls: $(RUN_DIR)/secrets.yaml)"
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
 		--cluster-config=$(RUN_DIR)/config.json -v=2
 
+# tests/clusterdesc is a module of its own (outside ./...): vetted and tested here.
 lint: deps
 	$(GO) vet ./...
 	cd tests/e2e && $(GO) vet ./...
+	cd tests/clusterdesc && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(GO) test -count=1 ./tests/imports/
+	shellcheck .ci/run $$(find . \( -path ./_build -o -path ./.git \) -prune -o -name '*.sh' -print | sort)
 	@out=$$(gofmt -l cmd pkg tests hack); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The tests that need no cluster; those that need one skip without CEPHFS_CSI_CLUSTER.
 unit: deps
-	$(GO) test $(GOTEST_FLAGS) -short ./...
+	$(GO) test $(GOTEST_FLAGS) ./...
 
 # Tests against the embedded clusters (started or reused), csi-sanity included.
 integration: deps test-clusters

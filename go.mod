@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ceph/go-ceph v0.37.0
+	github.com/cephfs-csi/cephfs-csi/tests/clusterdesc v0.0.0-00010101000000-000000000000
 	github.com/container-storage-interface/spec v1.12.0
 	github.com/kubernetes-csi/csi-lib-utils v0.23.0
 	github.com/kubernetes-csi/csi-test/v5 v5.5.0
@@ -42,3 +43,6 @@ require (
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 )
+
+// The cluster descriptor reader lives in this repository (its own module, see its go.mod).
+replace github.com/cephfs-csi/cephfs-csi/tests/clusterdesc => ./tests/clusterdesc

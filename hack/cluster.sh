@@ -7,7 +7,7 @@
 #   hack/cluster.sh down   DIR   # stop all daemons of the cluster (keeps DIR)
 #   hack/cluster.sh wipe   DIR   # down + rm -rf DIR
 #   hack/cluster.sh status DIR   # print "healthy" and exit 0 if usable, else exit 1
-#   hack/cluster.sh env    DIR   # print shell-sourceable CEPH_* variables
+#   hack/cluster.sh env    DIR   # print shell-sourceable CEPH_* variables (as DIR/cluster.json)
 #   hack/cluster.sh mon-stop  DIR  # stop only the monitor (simulate a lost cluster)
 #   hack/cluster.sh mon-start DIR  # restart the monitor and wait until usable
 #
@@ -18,6 +18,10 @@
 # and one subvolume group. Several clusters can run side by side: each one
 # gets its own mon port (3300, else the first free port in 3301..3399) and its
 # own range of daemon ports (6800-6899 for mon port 3300, +100 per mon port).
+#
+# `up` writes DIR/cluster.json (0600: it holds the admin key), the cluster's
+# description for programs: tests/clusterdesc reads it. `env` prints the
+# same values as shell variables.
 #
 # Monitor addresses: the mon speaks msgr2 only. Clients may use either
 # "127.0.0.1:PORT" or "v2:127.0.0.1:PORT": for a bare address with a port
@@ -36,6 +40,7 @@ readonly CLI_TIMEOUT=20         # hard limit for one ceph CLI call
 readonly CONNECT_TIMEOUT=10     # --connect-timeout of one ceph CLI call
 readonly MEMSTORE_BYTES=$((4 * 1024 * 1024 * 1024))
 readonly MARKER=".hack-cluster-sh"    # marks DIR as created by this script
+readonly DESC_VERSION=1               # format of DIR/cluster.json (tests/clusterdesc.Version)
 readonly GLOBAL_LOCK="/tmp/.hack-cluster-sh.lock"   # serialises port selection
 readonly DAEMONS=(mon.a mgr.x osd.0 mds.a)
 readonly PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev)
@@ -106,6 +111,7 @@ load_env() {
 		GROUP) GROUP=$v ;;
 		PORT) PORT=$v ;;
 		FSID) FSID=$v ;;
+		*) ;; # written by a newer version of this script: not ours to read
 		esac
 	done <"$DIR/cluster.env"
 	[[ -n "$PORT" && -n "$FS" && -n "$GROUP" && -n "$FSID" ]] || die "$DIR/cluster.env is incomplete"
@@ -125,6 +131,51 @@ save_env() {
 # mon_addr_plain / mon_addr_v2 print the monitor address as clients give it.
 mon_addr_plain() { echo "127.0.0.1:$PORT"; }
 mon_addr_v2() { echo "v2:127.0.0.1:$PORT"; }
+
+# describe: the cluster's description, one "ENV_NAME jsonKey value" line per
+# field (values never hold a newline). `env` and DIR/cluster.json are both
+# printed from it so that the two cannot drift apart.
+describe() {
+	[[ -s "$DIR/admin.key" ]] || die "missing $DIR/admin.key"
+	printf '%s %s %s\n' \
+		CEPH_CONF conf "$CONF" \
+		CEPH_KEYRING keyring "$KEYRING" \
+		CEPH_MON mon "$(mon_addr_plain)" \
+		CEPH_MON_V2 monV2 "$(mon_addr_v2)" \
+		CEPH_ADMIN_KEY adminKey "$(<"$DIR/admin.key")" \
+		CEPH_FSID fsid "$FSID" \
+		CEPH_FS fsName "$FS" \
+		CEPH_GROUP subvolumeGroup "$GROUP" \
+		CEPH_EXTRA_POOL extraDataPool "$FS-data1" \
+		CEPH_CLUSTER_NAME name "$NAME" \
+		CEPH_CLUSTER_DIR dir "$DIR"
+}
+
+# json_string VALUE: VALUE as a JSON string. The values are paths, names and
+# base64 keys checked when the cluster was created: only a backslash or a
+# double quote (in a --name of an older version of this script) could need
+# escaping.
+json_string() {
+	local s=${1//\\/\\\\}
+	printf '"%s"' "${s//\"/\\\"}"
+}
+
+# write_desc: write DIR/cluster.json from describe. It holds the admin key:
+# mode 0600 (mktemp's), and written to a temporary file then renamed, so that
+# readers never see half of it.
+write_desc() {
+	local fields tmp key value
+	fields=$(describe)
+	tmp=$(mktemp "$DIR/.cluster.json.XXXXXX")
+	{
+		printf '{\n  "version": %d' "$DESC_VERSION"
+		while read -r _ key value; do
+			printf ',\n  "%s": %s' "$key" "$(json_string "$value")"
+		done <<<"$fields"
+		printf '\n}\n'
+	} >"$tmp" || { rm -f "$tmp"; die "could not write $tmp"; }
+	mv -f "$tmp" "$DIR/cluster.json"
+}
 
 # ---------------------------------------------------------------------------
 # packages
@@ -578,7 +629,7 @@ reuse_cluster() {
 }
 
 print_ready() {
-	echo "cluster \"$NAME\" ready: conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP"
+	echo "cluster \"$NAME\" ready: conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP desc=$DIR/cluster.json"
 }
 
 # ---------------------------------------------------------------------------
@@ -601,6 +652,8 @@ cmd_up() {
 		*) die "up: unknown argument '$1'" ;;
 		esac
 	done
+	# the name ends up in ceph.conf, cluster.env and cluster.json
+	[[ -z "$want_name" || "$want_name" =~ ^[A-Za-z0-9_.+-]+$ ]] || die "invalid --name '$want_name'"
 	[[ "$want_fs" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --fs '$want_fs'"
 	[[ "$want_group" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --group '$want_group'"
 	[[ -z "$want_port" || "$want_port" =~ ^[0-9]+$ ]] || die "invalid --port '$want_port'"
@@ -615,6 +668,9 @@ cmd_up() {
 						NAME=$want_name
 						save_env
 					fi
+					# also gives clusters booted by an older version of
+					# this script their cluster.json
+					write_desc
 					print_ready
 					return 0
 				fi
@@ -635,6 +691,7 @@ cmd_up() {
 	ensure_packages
 	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port
 	create_cluster
+	write_desc
 	print_ready
 }
 
@@ -677,19 +734,11 @@ cmd_status() {
 cmd_env() {
 	set_paths "${1:-}"
 	load_env
-	[[ -s "$DIR/admin.key" ]] || die "missing $DIR/admin.key"
-	cat <<EOF
-CEPH_CONF=$CONF
-CEPH_KEYRING=$KEYRING
-CEPH_MON=$(mon_addr_plain)
-CEPH_MON_V2=$(mon_addr_v2)
-CEPH_ADMIN_KEY=$(<"$DIR/admin.key")
-CEPH_FSID=$FSID
-CEPH_FS=$FS
-CEPH_GROUP=$GROUP
-CEPH_EXTRA_POOL=$FS-data1
-CEPH_CLUSTER_NAME=$NAME
-EOF
+	local fields name value
+	fields=$(describe)
+	while read -r name _ value; do
+		printf '%s=%s\n' "$name" "$value"
+	done <<<"$fields"
 }
 
 cmd_mon_stop() {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,19 +11,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 )
 
 // cephCluster is the embedded Ceph cluster of hack/cluster.sh that the test
 // boots in its own directory, so that the clusters of the other tests are
 // not disturbed.
 type cephCluster struct {
-	script   string // hack/cluster.sh
-	dir      string
-	conf     string
-	monV2    string // v2:127.0.0.1:PORT
-	fs       string
-	group    string
-	adminKey string
+	script string // hack/cluster.sh
+	dir    string
+	fs     string               // desc.FS
+	group  string               // desc.Group
+	desc   *clusterdesc.Cluster // DIR/cluster.json
 }
 
 // cephCLITimeout bounds one ceph command.
@@ -46,31 +45,11 @@ func bootCeph(ctx context.Context, repo, dir, logPath string) (*cephCluster, err
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", dir, err, logPath, tail(logPath, 20))
 	}
-	return c, c.loadEnv(ctx)
-}
-
-// loadEnv reads the settings `hack/cluster.sh env` prints.
-func (c *cephCluster) loadEnv(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, c.script, "env", c.dir).Output()
-	if err != nil {
-		return fmt.Errorf("hack/cluster.sh env %s: %w", c.dir, err)
+	if c.desc, err = clusterdesc.Load(dir); err != nil {
+		return nil, err
 	}
-	vars := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			vars[k] = v
-		}
-	}
-	c.conf, c.monV2, c.fs = vars["CEPH_CONF"], vars["CEPH_MON_V2"], vars["CEPH_FS"]
-	c.group, c.adminKey = vars["CEPH_GROUP"], vars["CEPH_ADMIN_KEY"]
-	for k, v := range map[string]string{"CEPH_CONF": c.conf, "CEPH_MON_V2": c.monV2, "CEPH_FS": c.fs,
-		"CEPH_GROUP": c.group, "CEPH_ADMIN_KEY": c.adminKey} {
-		if v == "" {
-			return fmt.Errorf("hack/cluster.sh env %s: no %s", c.dir, k)
-		}
-	}
-	return nil
+	c.fs, c.group = c.desc.FS, c.desc.Group
+	return c, nil
 }
 
 // wipe stops the cluster's daemons and removes its directory.
@@ -83,26 +62,22 @@ func (c *cephCluster) wipe() error {
 	return nil
 }
 
-// driverConfig is the driver's cluster config (ceph-csi's config.json)
-// naming this cluster clusterID.
-func (c *cephCluster) driverConfig(clusterID string) ([]byte, error) {
-	return json.Marshal([]map[string]any{{
-		"clusterID": clusterID,
-		"monitors":  []string{c.monV2},
-		"cephFS":    map[string]string{"subvolumeGroup": c.group},
-	}})
+// writeDriverConfig writes the driver's cluster config (ceph-csi's
+// config.json) naming this cluster clusterID.
+func (c *cephCluster) writeDriverConfig(path, clusterID string) error {
+	return clusterdesc.WriteDriverConfig(path, map[string]*clusterdesc.Cluster{clusterID: c.desc})
 }
 
 // secrets are the admin credentials in the form the driver reads.
 func (c *cephCluster) secrets() map[string]string {
-	return map[string]string{"adminID": "admin", "adminKey": c.adminKey}
+	return map[string]string{"adminID": "admin", "adminKey": c.desc.AdminKey}
 }
 
 // ceph runs the ceph CLI on the cluster and returns its stdout.
 func (c *cephCluster) ceph(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, cephCLITimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.conf, "--connect-timeout", "20"}, args...)...)
+	cmd := exec.CommandContext(ctx, "ceph", append([]string{"-c", c.desc.Conf, "--connect-timeout", "20"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

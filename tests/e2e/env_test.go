@@ -204,16 +204,12 @@ func (e *env) startDriver(ctx context.Context) error {
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/cephfs-csi: %w\n%s", err, out)
 	}
-	config, err := e.ceph.driverConfig(clusterID)
-	if err != nil {
-		return err
-	}
 	configFile := filepath.Join(e.work, "config.json")
-	if err := os.WriteFile(configFile, config, 0o600); err != nil {
+	if err := e.ceph.writeDriverConfig(configFile, clusterID); err != nil {
 		return err
 	}
 	socket := e.driverSocket()
-	err = e.start("cephfs-csi", binary,
+	err := e.start("cephfs-csi", binary,
 		"--mode=all",
 		"--endpoint=unix://"+socket,
 		"--nodeid=e2e-node",

@@ -17,6 +17,7 @@ tool (
 )
 
 require (
+	github.com/cephfs-csi/cephfs-csi/tests/clusterdesc v0.0.0-00010101000000-000000000000
 	github.com/container-storage-interface/spec v1.13.0
 	github.com/kubernetes-csi/external-snapshotter/client/v8 v8.7.0
 	google.golang.org/grpc v1.84.0
@@ -249,3 +250,6 @@ replace (
 	k8s.io/sample-apiserver => k8s.io/sample-apiserver v0.37.2
 	k8s.io/streaming => k8s.io/streaming v0.37.2
 )
+
+// The cluster descriptor reader lives in this repository (its own module, see its go.mod).
+replace github.com/cephfs-csi/cephfs-csi/tests/clusterdesc => ../clusterdesc

@@ -4,7 +4,6 @@
 package testcluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 )
 
 // EnvVar names the shared cluster's directory; FaultEnvVar names a second
@@ -34,7 +34,7 @@ const ClusterID = "test-cluster"
 type Cluster struct {
 	Dir      string
 	Conf     string
-	Mon      string
+	Mon      string // the msgr2 form, v2:127.0.0.1:PORT (see Load)
 	FS       string
 	Group    string
 	AdminKey string
@@ -73,25 +73,19 @@ func get(t testing.TB, env string) *Cluster {
 	return c
 }
 
-// Load reads the description `hack/cluster.sh env DIR` prints.
+// Load reads the cluster's descriptor, DIR/cluster.json, which
+// `hack/cluster.sh up DIR` writes.
 func Load(dir string) (*Cluster, error) {
-	out, err := exec.Command(filepath.Join(Root(), "hack", "cluster.sh"), "env", dir).Output()
+	d, err := clusterdesc.Load(dir)
 	if err != nil {
 		return nil, err
-	}
-	v := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if k, val, ok := strings.Cut(sc.Text(), "="); ok {
-			v[strings.TrimPrefix(k, "export ")] = strings.Trim(val, `"'`)
-		}
 	}
 	// The msgr2 form: for a port other than 3300 a bare address makes
 	// clients try msgr1 too, where a wrong key is retried until the connect
 	// timeout instead of being refused at once.
 	return &Cluster{
-		Dir: dir, Conf: v["CEPH_CONF"], Mon: v["CEPH_MON_V2"], FS: v["CEPH_FS"],
-		Group: v["CEPH_GROUP"], AdminKey: v["CEPH_ADMIN_KEY"], FSID: v["CEPH_FSID"],
+		Dir: dir, Conf: d.Conf, Mon: d.MonV2, FS: d.FS,
+		Group: d.Group, AdminKey: d.AdminKey, FSID: d.FSID,
 	}, nil
 }
 
@@ -120,20 +114,17 @@ func (c *Cluster) ConfigFile(t testing.TB) string {
 	return ConfigFile(t, map[string]*Cluster{ClusterID: c})
 }
 
-// ConfigFile writes a cluster config naming several clusters by ID.
+// ConfigFile writes a cluster config naming several clusters by ID. It is
+// written from the fields of each Cluster (which a test may have changed),
+// not from the descriptor they were loaded from.
 func ConfigFile(t testing.TB, clusters map[string]*Cluster) string {
 	t.Helper()
-	var list []map[string]any
+	descs := make(map[string]*clusterdesc.Cluster, len(clusters))
 	for id, c := range clusters {
-		list = append(list, map[string]any{
-			"clusterID": id,
-			"monitors":  []string{c.Mon},
-			"cephFS":    map[string]string{"subvolumeGroup": c.Group},
-		})
+		descs[id] = &clusterdesc.Cluster{MonV2: c.Mon, Group: c.Group}
 	}
-	doc, _ := json.Marshal(list)
 	path := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(path, doc, 0o600); err != nil {
+	if err := clusterdesc.WriteDriverConfig(path, descs); err != nil {
 		t.Fatal(err)
 	}
 	return path
