@@ -3,7 +3,7 @@
 # development and tests of the CephFS CSI driver.
 #
 # Usage:
-#   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT]
+#   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT] [--ceph RELEASE]
 #   hack/cluster.sh down   DIR   # stop all daemons of the cluster (keeps DIR)
 #   hack/cluster.sh wipe   DIR   # down + rm -rf DIR
 #   hack/cluster.sh status DIR   # print "healthy" and exit 0 if usable, else exit 1
@@ -18,6 +18,10 @@
 # and one subvolume group. Several clusters can run side by side: each one
 # gets its own mon port (3300, else the first free port in 3301..3399) and its
 # own range of daemon ports (6800-6899 for mon port 3300, +100 per mon port).
+#
+# RELEASE is the Ceph release of the daemons: pacific (the default, the
+# host's Debian 12 packages), reef or tentacle (from a Debian root that
+# hack/ceph-root.sh builds once and caches; see "Ceph releases" below).
 #
 # `up` writes DIR/cluster.json (0600: it holds the admin key), the cluster's
 # description for programs: tests/clusterdesc reads it. `env` prints the
@@ -46,7 +50,7 @@ readonly DAEMONS=(mon.a mgr.x osd.0 mds.a)
 readonly PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev)
 
 # Cluster settings; loaded from / saved to DIR/cluster.env.
-DIR="" NAME="" FS="" GROUP="" PORT="" FSID=""
+DIR="" NAME="" FS="" GROUP="" PORT="" FSID="" RELEASE=""
 PREV_PORT=""   # mon port of a cluster being re-created: tried first
 CONF="" KEYRING=""
 
@@ -111,10 +115,13 @@ load_env() {
 		GROUP) GROUP=$v ;;
 		PORT) PORT=$v ;;
 		FSID) FSID=$v ;;
+		RELEASE) RELEASE=$v ;;
 		*) ;; # written by a newer version of this script: not ours to read
 		esac
 	done <"$DIR/cluster.env"
 	[[ -n "$PORT" && -n "$FS" && -n "$GROUP" && -n "$FSID" ]] || die "$DIR/cluster.env is incomplete"
+	RELEASE=${RELEASE:-pacific} # clusters booted before releases were a choice
+	set_release
 }
 
 # is_cluster_dir: DIR was created by this script (possibly a failed boot).
@@ -124,8 +131,8 @@ is_cluster_dir() { [[ -f "$DIR/$MARKER" || -f "$DIR/cluster.env" ]]; }
 env_complete() { (load_env) >/dev/null 2>&1; }
 
 save_env() {
-	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\n' \
-		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" >"$DIR/cluster.env"
+	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\nRELEASE=%s\n' \
+		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" "$RELEASE" >"$DIR/cluster.env"
 }
 
 # mon_addr_plain / mon_addr_v2 print the monitor address as clients give it.
@@ -148,7 +155,8 @@ describe() {
 		CEPH_GROUP subvolumeGroup "$GROUP" \
 		CEPH_EXTRA_POOL extraDataPool "$FS-data1" \
 		CEPH_CLUSTER_NAME name "$NAME" \
-		CEPH_CLUSTER_DIR dir "$DIR"
+		CEPH_CLUSTER_DIR dir "$DIR" \
+		CEPH_RELEASE cephRelease "$RELEASE"
 }
 
 # json_string VALUE: VALUE as a JSON string. The values are paths, names and
@@ -175,6 +183,79 @@ write_desc() {
 		printf '\n}\n'
 	} >"$tmp" || { rm -f "$tmp"; die "could not write $tmp"; }
 	mv -f "$tmp" "$DIR/cluster.json"
+}
+
+# ---------------------------------------------------------------------------
+# Ceph releases
+#
+# pacific (16.2) is Debian 12's own and runs from the host. Newer releases run
+# from a Debian root that hack/ceph-root.sh builds and caches machine-wide:
+# reef (18.2, Debian 13) and tentacle (20.2, Debian forky). The daemons and
+# monmaptool run from the cluster's release; the ceph CLI and ceph-authtool
+# are always the host's: tests drive every cluster with the host's tools, and
+# the driver built on Debian 12 is a Pacific client — what a user running an
+# older image against a newer cluster has. What differs per release is all
+# here:
+# - tentacle: the mon hands out tickets in the cipher the monmap prefers,
+#   aes256k by default, which Pacific clients cannot decode ("failed to
+#   decode"): the monmap prefers aes and still allows aes256k. (Keys made by
+#   the host's ceph-authtool are aes, which every release reads; Tentacle's
+#   own would be aes256k, "Malformed input" to a Pacific client.) Tentacle
+#   then reports HEALTH_ERR through six AUTH_INSECURE_* checks: they are
+#   muted, since accepting Pacific clients is the point of this cluster.
+# - reef: the mgr's volumes module imports python3-bcrypt, a PyO3 module that
+#   refuses Python sub-interpreters, so the module fails to load; the root
+#   shadows bcrypt with a stub (hack/ceph-roots/bcrypt_stub.py).
+# - every release: the OSD's class directory is set explicitly (objclass
+#   plugins such as cephfs's are loaded from it).
+
+readonly RELEASES="pacific reef tentacle"
+ROOT_SCRIPT="$(cd "$(dirname "$0")" && pwd)/ceph-root.sh"
+readonly ROOT_SCRIPT
+# IN_RELEASE: the prefix that runs a command from the cluster's release.
+IN_RELEASE=()
+
+# set_release: check RELEASE and set IN_RELEASE for it.
+set_release() {
+	[[ " $RELEASES " == *" $RELEASE "* ]] || die "unknown Ceph release '$RELEASE' (want one of: $RELEASES)"
+	IN_RELEASE=()
+	case "${CEPHFS_CSI_ROOT_RELEASE:-}" in
+	"") [[ "$RELEASE" == pacific ]] || IN_RELEASE=("$ROOT_SCRIPT" run "$RELEASE" --bind "$DIR" --) ;;
+	"$RELEASE") ;; # already inside this release's root (hack/ceph-root.sh run)
+	*) die "cluster of Ceph $RELEASE, but this runs inside the $CEPHFS_CSI_ROOT_RELEASE root" ;;
+	esac
+}
+
+# ensure_release: make sure the release's root exists (hack/ceph-root.sh
+# builds it the first time: a few minutes).
+ensure_release() {
+	[[ "$RELEASE" == pacific || ${#IN_RELEASE[@]} -eq 0 ]] && return 0
+	"$ROOT_SCRIPT" "$RELEASE" >/dev/null || die "no root for Ceph $RELEASE (hack/ceph-root.sh $RELEASE failed)"
+}
+
+# AUTH_INSECURE_CHECKS: Tentacle's health checks against aes keys (see above).
+readonly AUTH_INSECURE_CHECKS="AUTH_INSECURE_CLIENT_KEY_TYPE AUTH_INSECURE_KEYS_ALLOWED AUTH_INSECURE_KEYS_CREATABLE
+AUTH_INSECURE_ROTATING_SERVICE_KEY_TYPE AUTH_INSECURE_SERVICE_KEY_TYPE AUTH_INSECURE_SERVICE_TICKETS"
+
+# release_after_boot: what the release needs once the mon answers.
+release_after_boot() {
+	local c
+	case "$RELEASE" in
+	tentacle)
+		for c in $AUTH_INSECURE_CHECKS; do
+			mon_cmd "muting $c" health mute "$c" --sticky >/dev/null
+		done
+		;;
+	*) ;;
+	esac
+}
+
+# monmap_flags: monmaptool's extra flags for the release (see above).
+monmap_flags() {
+	case "$RELEASE" in
+	tentacle) echo --auth-service-cipher aes --auth-allowed-ciphers aes,aes256k --auth-preferred-cipher aes ;;
+	*) ;;
+	esac
 }
 
 # ---------------------------------------------------------------------------
@@ -257,7 +338,7 @@ daemon_died() {
 start_daemon() {
 	local name=$1 type=${1%%.*} id=${1#*.}
 	rm -f "$(pid_file "$name")"
-	if ! setsid -w "ceph-$type" -c "$CONF" -i "$id" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&-; then
+	if ! setsid -w "${IN_RELEASE[@]}" "ceph-$type" -c "$CONF" -i "$id" </dev/null >>"$DIR/log/$name.out" 2>&1 9>&-; then
 		daemon_died "$name"
 	fi
 	# The pid file is written by the daemon right after it forked.
@@ -438,6 +519,7 @@ admin socket = $DIR/run/\$name.asok
 [osd]
 osd data = $DIR/\$name
 osd objectstore = memstore
+osd class dir = /usr/lib/x86_64-linux-gnu/rados-classes
 memstore device bytes = $MEMSTORE_BYTES
 log file = $DIR/log/\$name.log
 pid file = $DIR/run/\$name.pid
@@ -515,7 +597,7 @@ create_osd() {
 	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 	id=$(mon_cmd "'ceph osd new'" osd new "$osd_uuid")
 	[[ "$id" == 0 ]] || die "'ceph osd new' returned id '$id', expected 0"
-	ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" --no-mon-config \
+	"${IN_RELEASE[@]}" ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" --no-mon-config \
 		>>"$DIR/log/osd.0.out" 2>&1 9>&- || daemon_died osd.0
 	start_daemon osd.0
 }
@@ -569,9 +651,10 @@ create_cluster() {
 	write_conf
 	write_keys
 
-	monmaptool --create --clobber --fsid "$FSID" --addv a "[$(mon_addr_v2)]" \
-		"$DIR/monmap" >/dev/null
-	ceph-mon -c "$CONF" -i a --mkfs --monmap "$DIR/monmap" --keyring "$DIR/keyring.mon" \
+	# shellcheck disable=SC2046 # monmap_flags prints separate words
+	"${IN_RELEASE[@]}" monmaptool --create --clobber --fsid "$FSID" --addv a "[$(mon_addr_v2)]" \
+		$(monmap_flags) "$DIR/monmap" >/dev/null
+	"${IN_RELEASE[@]}" ceph-mon -c "$CONF" -i a --mkfs --monmap "$DIR/monmap" --keyring "$DIR/keyring.mon" \
 		>>"$DIR/log/mon.a.out" 2>&1 9>&- || daemon_died mon.a
 	start_daemon mon.a
 	local i
@@ -588,6 +671,7 @@ create_cluster() {
 	start_daemon mds.a
 	create_osd &
 	local osd_job=$!
+	release_after_boot
 	create_fs
 	wait "$osd_job" || exit 1
 
@@ -629,7 +713,7 @@ reuse_cluster() {
 }
 
 print_ready() {
-	echo "cluster \"$NAME\" ready: conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP desc=$DIR/cluster.json"
+	echo "cluster \"$NAME\" ready: ceph=$RELEASE conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP desc=$DIR/cluster.json"
 }
 
 # ---------------------------------------------------------------------------
@@ -638,13 +722,15 @@ print_ready() {
 cmd_up() {
 	set_paths "${1:-}"
 	shift
-	local want_name="" want_fs="myfs" want_group="csi" want_port=""
+	local want_name="" want_fs="myfs" want_group="csi" want_port="" want_release=pacific
 	while (($#)); do
 		case "$1" in
 		--name) want_name=${2:?--name needs a value}; shift 2 ;;
 		--fs) want_fs=${2:?--fs needs a value}; shift 2 ;;
 		--group) want_group=${2:?--group needs a value}; shift 2 ;;
 		--port) want_port=${2:?--port needs a value}; shift 2 ;;
+		--ceph) want_release=${2:?--ceph needs a value}; shift 2 ;;
+		--ceph=*) want_release=${1#*=}; shift ;;
 		--name=*) want_name=${1#*=}; shift ;;
 		--fs=*) want_fs=${1#*=}; shift ;;
 		--group=*) want_group=${1#*=}; shift ;;
@@ -657,11 +743,12 @@ cmd_up() {
 	[[ "$want_fs" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --fs '$want_fs'"
 	[[ "$want_group" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --group '$want_group'"
 	[[ -z "$want_port" || "$want_port" =~ ^[0-9]+$ ]] || die "invalid --port '$want_port'"
+	[[ " $RELEASES " == *" $want_release "* ]] || die "invalid --ceph '$want_release' (want one of: $RELEASES)"
 
 	if is_cluster_dir; then
 		if env_complete; then
 			load_env
-			if [[ "$FS" == "$want_fs" && "$GROUP" == "$want_group" &&
+			if [[ "$FS" == "$want_fs" && "$GROUP" == "$want_group" && "$RELEASE" == "$want_release" &&
 				(-z "$want_port" || "$PORT" == "$want_port") ]]; then
 				if reuse_cluster; then
 					if [[ -n "$want_name" && "$NAME" != "$want_name" ]]; then
@@ -689,7 +776,9 @@ cmd_up() {
 	fi
 
 	ensure_packages
-	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port
+	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port RELEASE=$want_release
+	set_release
+	ensure_release
 	create_cluster
 	write_desc
 	print_ready

@@ -14,7 +14,7 @@ func TestRun(t *testing.T) {
 		"version": 1, "name": "t", "dir": clusterDir, "conf": clusterDir + "/ceph.conf",
 		"keyring": clusterDir + "/keyring.admin", "mon": "127.0.0.1:3301", "monV2": "v2:127.0.0.1:3301",
 		"adminKey": "AQBzZXJ2ZXIta2V5LW5vdC1yZWFsLTAwMDAwMA==", "fsid": "0b6a7d2e-8f51-4c1e-9d3a-6f1d2b3c4e5f",
-		"fsName": "myfs", "subvolumeGroup": "csi", "extraDataPool": "myfs-data1",
+		"fsName": "myfs", "subvolumeGroup": "csi", "extraDataPool": "myfs-data1", "cephRelease": "pacific",
 	}
 	data, err := json.Marshal(desc)
 	if err != nil {

@@ -35,6 +35,7 @@ type Cluster struct {
 	FS        string `json:"fsName"`         // the CephFS filesystem
 	Group     string `json:"subvolumeGroup"` // the subvolume group cluster.sh created
 	ExtraPool string `json:"extraDataPool"`  // a second data pool of FS
+	Release   string `json:"cephRelease"`    // the daemons' Ceph release: pacific, reef or tentacle
 }
 
 // Load reads the descriptor of the cluster in dir.

@@ -17,7 +17,7 @@ func valid() *Cluster {
 		Version: Version, Name: "cdtest", Dir: "/tmp/cd-test", Conf: "/tmp/cd-test/ceph.conf",
 		Keyring: "/tmp/cd-test/keyring.admin", Mon: "127.0.0.1:3301", MonV2: "v2:127.0.0.1:3301",
 		AdminKey: "AQBzZXJ2ZXIta2V5LW5vdC1yZWFsLTAwMDAwMA==", FSID: "0b6a7d2e-8f51-4c1e-9d3a-6f1d2b3c4e5f",
-		FS: "myfs", Group: "csi", ExtraPool: "myfs-data1",
+		FS: "myfs", Group: "csi", ExtraPool: "myfs-data1", Release: "pacific",
 	}
 }
 
