@@ -1,6 +1,6 @@
 # cephfs-csi — a CSI driver for CephFS subvolumes.
 #   make run    install what is missing, boot the embedded Ceph cluster, run the driver
-#   make test   everything CI checks (lint, unit tests, integration tests, csi-sanity, e2e)
+#   make test   everything CI checks (lint, unit, integration, csi-sanity, e2e, the Reef/Tentacle matrix, the image)
 
 SHELL        := /bin/bash
 BUILD        := $(CURDIR)/_build
@@ -16,8 +16,10 @@ export PATH  := $(PATH):/usr/local/go/bin
 GO           ?= go
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 ENDPOINT     := unix://$(RUN_DIR)/csi.sock
+# Ceph releases make test-matrix runs the suite against (besides the host's Pacific).
+MATRIX_RELEASES ?= reef tentacle
 
-.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e image cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e test-matrix image cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -29,8 +31,13 @@ build: deps
 
 IMAGE ?= quay.io/cephfs-csi/cephfs-csi:$(VERSION)
 
-# Needs a container engine (none runs on the development machines).
+# Without a container engine: a docker-archive tarball in _build/image/ for docker/podman load,
+# ctr images import or kind load image-archive (hack/image.sh; prints its path).
 image:
+	@GO=$(GO) hack/image.sh --version $(VERSION) --tag $(IMAGE)
+
+# The same image through the Dockerfile, where a container engine runs.
+image-docker:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 cluster-up: deps
@@ -54,11 +61,12 @@ run: build cluster-up
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
 		--cluster-config=$(RUN_DIR)/config.json -v=2
 
-# tests/clusterdesc is a module of its own (outside ./...): vetted and tested here.
+# tests/clusterdesc and hack/image are modules of their own (outside ./...): vetted and tested here.
 lint: deps
 	$(GO) vet ./...
 	cd tests/e2e && $(GO) vet ./...
 	cd tests/clusterdesc && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd hack/image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./tests/imports/
 	shellcheck .ci/run $$(find . \( -path ./_build -o -path ./.git \) -prune -o -name '*.sh' -print | sort)
 	@out=$$(gofmt -l cmd pkg tests hack); \
@@ -93,10 +101,18 @@ e2e: deps
 		CEPHFS_CSI_E2E_BIN=$$bin $(GO) test -v -count=1 -timeout 20m ./... 2>&1 | tee $(BUILD)/e2e.log | \
 		grep -E '^(=== RUN|--- |ok|FAIL|PASS)|wall time|e2e_test.go' ; exit $${PIPESTATUS[0]}
 
-test: lint integration e2e
+# The suite against Reef and Tentacle clusters (daemons from Debian roots that hack/ceph-root.sh builds once
+# and caches in /var/cache/cephfs-csi/roots): with the host-built driver (a Pacific client) and with the driver
+# built inside each root against its own Ceph. Logs in _build/matrix.
+test-matrix: deps
+	@GO=$(GO) GOTEST_FLAGS="$(GOTEST_FLAGS)" hack/test-matrix.sh $(MATRIX_RELEASES)
+
+test: lint integration e2e test-matrix image
 
 clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null
 	-@hack/cluster.sh wipe $(FAULT_DIR) 2>/dev/null
 	-@hack/cluster.sh wipe $(BUILD)/cluster-e2e 2>/dev/null
+	-@for r in $(MATRIX_RELEASES); do hack/cluster.sh wipe $(BUILD)/cluster-$$r 2>/dev/null; \
+		hack/cluster.sh wipe $(BUILD)/cluster-$$r-fault 2>/dev/null; done
 	rm -rf $(BUILD)
