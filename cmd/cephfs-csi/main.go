@@ -28,6 +28,8 @@ func main() {
 	fs.StringVar(&opts.DefaultMounter, "default-mounter", opts.DefaultMounter, "node: mounter for volumes that name none: auto (kernel if it has CephFS, else fuse), fuse or kernel")
 	fs.StringVar(&opts.KeyDir, "keys-dir", opts.KeyDir, "node: directory (on tmpfs) for short-lived CephX key files")
 	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
+	fs.StringVar(&opts.KubeletRegistrationPath, "kubelet-registration-path", opts.KubeletRegistrationPath, "node: the CSI socket's path as the kubelet sees it; when set, the driver registers with the kubelet itself (no node-driver-registrar)")
+	fs.StringVar(&opts.PluginRegistrationDir, "plugin-registration-dir", opts.PluginRegistrationDir, "node: the kubelet's plugin registration directory")
 	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve Prometheus metrics on this address (e.g. :8080); empty = off")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])

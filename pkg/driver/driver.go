@@ -24,6 +24,7 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/metrics"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
 	"github.com/cephfs-csi/cephfs-csi/pkg/node"
+	"github.com/cephfs-csi/cephfs-csi/pkg/registration"
 	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 )
 
@@ -60,6 +61,12 @@ type Options struct {
 	MountTimeout time.Duration
 	// MetricsAddress, when set, serves Prometheus metrics on /metrics.
 	MetricsAddress string
+	// KubeletRegistrationPath, when set, is the CSI socket's path as the
+	// kubelet sees it; the node then registers itself with the kubelet
+	// through PluginRegistrationDir, with no node-driver-registrar.
+	KubeletRegistrationPath string
+	// PluginRegistrationDir is the kubelet's plugins_registry directory.
+	PluginRegistrationDir string
 }
 
 // DefaultOptions are the flag defaults.
@@ -76,6 +83,8 @@ func DefaultOptions() Options {
 		DefaultMounter: "auto",
 		KeyDir:         "/run/cephfs-csi/keys",
 		MountTimeout:   2 * time.Minute,
+
+		PluginRegistrationDir: "/var/lib/kubelet/plugins_registry",
 	}
 }
 
@@ -225,6 +234,15 @@ func (d *Driver) Addr() string { return d.server.Addr().String() }
 func (d *Driver) Run(ctx context.Context) error {
 	klog.InfoS("Driver started", "name", d.opts.DriverName, "version", Version, "mode", d.opts.Mode,
 		"endpoint", d.opts.Endpoint, "nodeID", d.opts.NodeID, "clusters", len(d.cfg.Clusters()))
+	if d.opts.KubeletRegistrationPath != "" && d.opts.Mode != ModeController {
+		go func() {
+			if err := registration.Serve(ctx, registration.Options{
+				DriverName: d.opts.DriverName, Endpoint: d.opts.KubeletRegistrationPath, Dir: d.opts.PluginRegistrationDir,
+			}); err != nil {
+				klog.ErrorS(err, "Kubelet registration stopped")
+			}
+		}()
+	}
 	if d.opts.MetricsAddress != "" {
 		go func() {
 			if err := d.metrics.Serve(ctx, d.opts.MetricsAddress); err != nil {
