@@ -9,7 +9,7 @@
 #
 # The binaries are kept in $CEPHFS_CSI_CACHE/e2e-bin/<sha256 of tests/e2e/go.sum>/
 # (default /var/cache/cephfs-csi: machine-wide, so a fresh clone reuses them), so a
-# change of any pinned version builds a new set; older sets are removed. A
+# change of any pinned version builds a new set; sets unused for a week are removed. A
 # cold build takes about 8 minutes on 2 cores (about 3 GiB of memory, 4 GiB of
 # Go build cache); with the build cache warm it takes about 20 seconds.
 
@@ -61,13 +61,17 @@ build() {
 	log "built in $((SECONDS - start)) s"
 }
 
-# prune KEEP: remove the sets built for other versions of go.sum.
+# prune KEEP: remove the sets built for other versions of go.sum that no
+# one used for a week. The cache is machine-wide: clones at other commits
+# (or a branch under test) may be using another set right now.
 prune() {
 	local d
 	for d in "$CACHE"/*/; do
 		d=${d%/}
-		[[ "$d" == "$1" ]] || rm -rf -- "$d"
+		[[ "$d" == "$1" ]] && continue
+		[[ -n "$(find "$d" -maxdepth 0 -mtime +7)" ]] && rm -rf -- "$d"
 	done
+	return 0
 }
 
 main() {
@@ -83,8 +87,9 @@ main() {
 	if ! complete "$dir"; then
 		rm -rf -- "$CACHE"/.build.* # left by an interrupted build
 		build "$dir"
-		prune "$dir"
 	fi
+	touch "$dir" # last use, for prune
+	prune "$dir"
 	echo "$dir"
 }
 
