@@ -53,8 +53,9 @@ summarize() {
 	fail=$(grep -cE '^\s*--- FAIL' "$2" || true)
 	skip=$(grep -cE '^\s*--- SKIP' "$2" || true)
 	SUMMARY+=("$(printf '%-18s %4d passed %3d failed %3d skipped %5d s  rc=%d' "$1" "$pass" "$fail" "$skip" "$3" "$4")")
-	# csi-sanity prints its own count
-	grep -hoE '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' "$2" | sed "s|^|$1 csi-sanity: |" >&2 || true
+	# csi-sanity prints its own count, in colour
+	sed 's/\x1b\[[0-9;]*m//g' "$2" | grep -hoE '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' |
+		sed "s|^|$1 csi-sanity: |" >&2 || true
 }
 
 # run_tests NAME LOG CMD...: run a test command with the release's clusters in
