@@ -14,7 +14,10 @@ import (
 // Admin runs CephFS administration commands on one pooled connection. Every
 // call is bounded by its context.
 type Admin struct {
-	conn    *rados.Conn
+	conn *rados.Conn
+	// mgr sends the mgr commands the driver builds itself (Clone,
+	// CloneStatus); it is conn, and a replay of captured answers in tests.
+	mgr     admin.RadosCommander
 	slots   chan struct{} // the connection's in-flight calls
 	observe Observer
 	fsa     *admin.FSAdmin

@@ -103,6 +103,7 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds contr
 	}
 	return &Admin{
 		conn:    pc.conn,
+		mgr:     pc.conn,
 		slots:   pc.slots,
 		observe: p.Observer,
 		fsa:     admin.NewFromConn(pc.conn),

@@ -78,14 +78,19 @@ func (a *Admin) Clone(ctx context.Context, c CloneSpec) error {
 	if err != nil {
 		return err
 	}
-	_, err = bounded(ctx, a.call("clone"), fmt.Sprintf("clone snapshot %s of %s/%s/%s to %s/%s", c.Snapshot, c.FSName, c.Group, c.Subvolume, c.TargetGroup, c.Target), func() (struct{}, error) {
-		_, status, err := a.conn.MgrCommand([][]byte{buf})
-		if err != nil && status != "" {
-			err = fmt.Errorf("%w: %s", err, status)
-		}
-		return struct{}{}, err
+	_, err = bounded(ctx, a.call("clone"), fmt.Sprintf("clone snapshot %s of %s/%s/%s to %s/%s", c.Snapshot, c.FSName, c.Group, c.Subvolume, c.TargetGroup, c.Target), func() ([]byte, error) {
+		return a.mgrCommand(buf)
 	})
 	return err
+}
+
+// mgrCommand sends one mgr command; a failure carries the mgr's status text.
+func (a *Admin) mgrCommand(buf []byte) ([]byte, error) {
+	out, status, err := a.mgr.MgrCommand([][]byte{buf})
+	if err != nil && status != "" {
+		err = fmt.Errorf("%w: %s", err, status)
+	}
+	return out, err
 }
 
 // CloneState is what the mgr reports of a clone.
@@ -95,17 +100,42 @@ type CloneState struct {
 }
 
 // CloneStatus reports a clone's state; contract.ErrNotFound when there is no
-// subvolume of that name.
+// subvolume of that name. The command is sent and read here: every release
+// (16.2 to 20.2) reports a failed or canceled clone's reason inside "status"
+// as {"errno", "error_msg"}, where go-ceph v0.37.0 looks for it beside
+// "status" as "errstr", so its GetFailure is always nil.
 func (a *Admin) CloneStatus(ctx context.Context, fsName, group, name string) (*CloneState, error) {
-	st, err := bounded(ctx, a.call("clone_status"), fmt.Sprintf("clone status %s/%s/%s", fsName, group, name), func() (*admin.CloneStatus, error) {
-		return a.fsa.CloneStatus(fsName, group, name)
+	buf, err := json.Marshal(map[string]string{
+		"prefix": "fs clone status", "vol_name": fsName, "group_name": group, "clone_name": name, "format": "json",
 	})
 	if err != nil {
 		return nil, err
 	}
-	cs := &CloneState{State: string(st.State)}
-	if f := st.GetFailure(); f != nil {
-		cs.Failure = f.Errno + ": " + f.ErrStr
+	out, err := bounded(ctx, a.call("clone_status"), fmt.Sprintf("clone status %s/%s/%s", fsName, group, name), func() ([]byte, error) {
+		return a.mgrCommand(buf)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return parseCloneStatus(out)
+}
+
+func parseCloneStatus(out []byte) (*CloneState, error) {
+	var r struct {
+		Status struct {
+			State   string `json:"state"`
+			Failure *struct {
+				Errno    string `json:"errno"`
+				ErrorMsg string `json:"error_msg"`
+			} `json:"failure"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Status.State == "" {
+		return nil, fmt.Errorf("unexpected clone status %q: %v", out, err)
+	}
+	cs := &CloneState{State: r.Status.State}
+	if f := r.Status.Failure; f != nil {
+		cs.Failure = f.Errno + ": " + f.ErrorMsg
 	}
 	return cs, nil
 }
