@@ -68,7 +68,7 @@ lint: deps
 	cd tests/clusterdesc && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./tests/imports/
-	shellcheck .ci/run $$(find . \( -path ./_build -o -path ./.git \) -prune -o -name '*.sh' -print | sort)
+	shellcheck -x .ci/run $$(find . \( -path ./_build -o -path ./.git \) -prune -o -name '*.sh' -print | sort)
 	@out=$$(gofmt -l cmd pkg tests hack); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 

@@ -22,6 +22,8 @@ readonly PROG="${0##*/}"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 readonly REPO
 readonly SELF="$REPO/hack/$PROG"
+# shellcheck source=hack/lib/debian-root.sh
+source "$REPO/hack/lib/debian-root.sh"
 readonly STUB="$REPO/hack/ceph-roots/bcrypt_stub.py"
 readonly CACHE="${CEPHFS_CSI_CACHE:-/var/cache/cephfs-csi}"
 readonly ROOTS="$CACHE/roots"
@@ -47,24 +49,14 @@ readonly MARKER=.cephfs-csi-complete
 readonly PACKAGES_FILE=.cephfs-csi-packages
 readonly RECIPE_FILE=.cephfs-csi-recipe
 readonly LOCK_WAIT=3600 # seconds a caller waits for another one's build
-readonly ROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # Set by release_info.
 RELEASE="" SUITE="" SCRIPT="" MAJOR="" BCRYPT_STUB="" NO_VALID_UNTIL=""
 SOURCES=()
 # Set by ensure/set_root.
-KEY="" DIR="" BUILD_LOG=""
+KEY="" DIR="" STEP_LOG=""
 # The build's temporary root and its running step, for the EXIT trap.
-TMP_ROOT="" CHILD=""
-
-die() {
-	echo "$PROG: error: $*" >&2
-	exit 1
-}
-
-log() {
-	echo "$PROG: $*" >&2
-}
+TMP_ROOT=""
 
 usage() {
 	sed -n '2,17p' "$SELF" | sed 's/^# \{0,1\}//' >&2
@@ -124,7 +116,7 @@ set_root() {
 	[[ "$BCRYPT_STUB" != true || -f "$STUB" ]] || die "missing $STUB"
 	KEY=$(recipe | sha256sum | cut -c1-12)
 	DIR="$ROOTS/$RELEASE-$KEY"
-	BUILD_LOG="$DIR.build.log"
+	STEP_LOG="$DIR.build.log"
 }
 
 # ---------------------------------------------------------------------------
@@ -225,56 +217,6 @@ prune() {
 # ---------------------------------------------------------------------------
 # build
 
-# spawn CMD...: run CMD in the background and wait for it, so that a signal
-# reaches our trap at once (bash runs traps only between foreground
-# commands) and the trap can kill CMD by its pid.
-spawn() {
-	local rc=0
-	"$@" &
-	CHILD=$!
-	wait "$CHILD" || rc=$?
-	CHILD=""
-	return "$rc"
-}
-
-# in_namespaces CMD...: run CMD in new mount and pid namespaces. Every mount
-# it makes (debootstrap's /proc, our binds) exists only there and goes away
-# with it. If this script dies, even by SIGKILL, the whole step dies too:
-# --pdeathsig kills unshare, and --kill-child then kills the namespace's
-# first process, which takes every other process in it along.
-in_namespaces() {
-	spawn setpriv --pdeathsig KILL \
-		unshare --mount --pid --fork --kill-child --propagation private -- "$@"
-}
-
-# in_build_root ROOT CMD...: run CMD chrooted in ROOT (see cmd_build_enter).
-in_build_root() {
-	in_namespaces "$SELF" _build-enter "$@"
-}
-
-# cmd_build_enter ROOT CMD...: (pid 1 of in_namespaces) mount /proc, /sys,
-# /dev and /dev/pts into ROOT, run CMD chrooted with a clean environment, and
-# unmount them again whatever CMD does (the namespace's end would, too).
-cmd_build_enter() {
-	local root=$1
-	shift
-	# shellcheck disable=SC2064 # root is expanded now: locals are gone at EXIT
-	trap "unmount_build_binds '$root'" EXIT
-	mount -t proc proc "$root/proc" # a fresh one: this is a new pid namespace
-	mount --bind /sys "$root/sys"
-	mount --bind /dev "$root/dev"
-	mount --bind /dev/pts "$root/dev/pts"
-	chroot "$root" /usr/bin/env -i PATH="$ROOT_PATH" HOME=/root LANG=C.UTF-8 \
-		DEBIAN_FRONTEND=noninteractive "$@"
-}
-
-unmount_build_binds() {
-	local m
-	for m in dev/pts dev sys proc; do
-		umount "$1/$m" 2>/dev/null || umount -l "$1/$m" 2>/dev/null || true
-	done
-}
-
 # on_build_exit: EXIT trap of build: stop the running step and remove the
 # temporary root, so an interrupted build leaves nothing behind.
 on_build_exit() {
@@ -282,44 +224,8 @@ on_build_exit() {
 	[[ -z "$CHILD" ]] || { kill -KILL "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null || true; }
 	[[ -z "$TMP_ROOT" ]] || remove_tree "$TMP_ROOT"
 	# fd 7: our stderr (a signal can arrive while step sends it to the log)
-	((rc == 0)) || log "building the $RELEASE root failed; log: $BUILD_LOG" 2>&7
+	((rc == 0)) || log "building the $RELEASE root failed; log: $STEP_LOG" 2>&7
 	exit "$rc"
-}
-
-# step DESCRIPTION FUNCTION|CMD...: one logged build step, its output in the log.
-step() {
-	local what=$1 start=$SECONDS
-	shift
-	log "$what"
-	echo "=== $what" >>"$BUILD_LOG"
-	if ! "$@" >>"$BUILD_LOG" 2>&1; then
-		tail -n 25 "$BUILD_LOG" | sed 's/^/  | /' >&2
-		die "$what failed (after $((SECONDS - start)) s)"
-	fi
-	log "  done in $((SECONDS - start)) s"
-}
-
-# configure_apt ROOT: the release's sources, no recommends, and no service
-# starts from package scripts (there is no init in the root).
-# (Step functions run where errexit is off, hence the explicit returns.)
-configure_apt() {
-	local root=$1
-	printf '%s\n' "${SOURCES[@]}" >"$root/etc/apt/sources.list" || return 1
-	{
-		echo 'APT::Install-Recommends "false";'
-		echo 'APT::Install-Suggests "false";'
-		[[ "$NO_VALID_UNTIL" != true ]] || echo 'Acquire::Check-Valid-Until "false";'
-	} >"$root/etc/apt/apt.conf.d/90cephfs-csi" || return 1
-	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" || return 1
-	chmod 0755 "$root/usr/sbin/policy-rc.d" || return 1
-	# apt resolves names through the root's file (debootstrap's copy may be stale)
-	rm -f "$root/etc/resolv.conf" && cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-}
-
-install_packages() {
-	in_build_root "$1" apt-get update -q &&
-		in_build_root "$1" apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" &&
-		in_build_root "$1" apt-get clean
 }
 
 # install_bcrypt_stub ROOT: replace python3-bcrypt's bcrypt/__init__.py with
@@ -353,23 +259,23 @@ record() {
 # install the packages, then move it to DIR once it is complete.
 build() {
 	local start=$SECONDS
-	: >"$BUILD_LOG"
+	: >"$STEP_LOG"
 	exec 7>&2
 	TMP_ROOT=$(mktemp -d "$ROOTS/.build-$RELEASE-$KEY.XXXXXX")
 	chmod 0755 "$TMP_ROOT"
 	trap on_build_exit EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM HUP
-	log "building the $RELEASE root ($SUITE) in $DIR (cold: 1-3 minutes; log: $BUILD_LOG)"
+	log "building the $RELEASE root ($SUITE) in $DIR (cold: 1-3 minutes; log: $STEP_LOG)"
 	step "debootstrap $SUITE" in_namespaces \
 		debootstrap --variant=minbase "$SUITE" "$TMP_ROOT" "$MIRROR" "$SCRIPT"
 	step "configuring apt" configure_apt "$TMP_ROOT"
-	step "installing ${PACKAGES[*]}" install_packages "$TMP_ROOT"
+	step "installing ${PACKAGES[*]}" install_packages "$TMP_ROOT" "${PACKAGES[@]}"
 	if [[ "$BCRYPT_STUB" == true ]]; then
 		step "shadowing python3-bcrypt with $STUB" install_bcrypt_stub "$TMP_ROOT"
 	fi
 	step "recording the installed versions" record "$TMP_ROOT"
-	usable "$TMP_ROOT" || die "the new $RELEASE root does not work (log: $BUILD_LOG)"
+	usable "$TMP_ROOT" || die "the new $RELEASE root does not work (log: $STEP_LOG)"
 	# Data first, then the marker, then the rename: after a crash the root is
 	# either absent, or complete with a marker on disk.
 	sync -f "$TMP_ROOT"
@@ -519,7 +425,7 @@ main() {
 		shift
 		cmd_run "$@"
 		;;
-	_build-enter) shift; cmd_build_enter "$@" ;;
+	_chroot-enter) shift; chroot_enter "$@" ;;
 	_run-enter) shift; cmd_run_enter "$@" ;;
 	*) usage ;;
 	esac

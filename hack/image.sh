@@ -25,6 +25,8 @@ readonly PROG="${0##*/}"
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 readonly REPO
 readonly SELF="$REPO/hack/$PROG"
+# shellcheck source=hack/lib/debian-root.sh
+source "$REPO/hack/lib/debian-root.sh"
 readonly BUILD="$REPO/_build/image"
 readonly CACHE="${CEPHFS_CSI_CACHE:-/var/cache/cephfs-csi}"
 readonly TREES="$CACHE/image"
@@ -50,22 +52,12 @@ readonly STRIP_GLOBS=(usr/share/man/'*' usr/share/info/'*' usr/share/groff/'*'
 	var/cache/ldconfig/aux-cache dev/'*' tmp/'*' var/tmp/'*'
 	etc/resolv.conf etc/hostname usr/sbin/policy-rc.d
 	etc/apt/apt.conf.d/90cephfs-csi)
-readonly ROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 readonly LOCK_WAIT=3600 # seconds a caller waits for another one's build
 readonly MARKER=complete
 
 # Set by main and the steps.
-VERSION="" ROOT="" TREE="" TMP_TREE="" CHILD="" LOG=""
+VERSION="" ROOT="" TREE="" TMP_TREE="" STEP_LOG=""
 TAGS=()
-
-die() {
-	echo "$PROG: error: $*" >&2
-	exit 1
-}
-
-log() {
-	echo "$PROG: $*" >&2
-}
 
 usage() {
 	sed -n '2,20p' "$SELF" | sed 's/^# \{0,1\}//' >&2
@@ -88,7 +80,7 @@ recipe() {
 	printf 'source=%s\n' "${SOURCES[@]}"
 	printf 'strip=%s\n' "${STRIP_GLOBS[@]}"
 	# the steps themselves: editing one of them builds a new tree
-	printf 'steps=%s\n' "$(declare -f configure_apt install_packages strip_tree | sha256sum | cut -c1-12)"
+	printf 'steps=%s\n' "$(declare -f configure_apt install_packages strip_tree chroot_enter | sha256sum | cut -c1-12)"
 	packages | sed 's/^/package=/'
 }
 
@@ -103,73 +95,6 @@ recipe() {
 # Dockerfile's debian:trixie-slim + apt-get install amounts to, so both
 # ways give the same packages, each in a correct dpkg database for
 # scanners. The cost, a download of about 100 MB, is paid once per key.
-
-# spawn CMD...: run CMD in the background and wait, so that a signal reaches
-# our trap at once and the trap can kill CMD.
-spawn() {
-	local rc=0
-	"$@" &
-	CHILD=$!
-	wait "$CHILD" || rc=$?
-	CHILD=""
-	return "$rc"
-}
-
-# in_namespaces CMD...: CMD in new mount and pid namespaces, so its mounts
-# (debootstrap's /proc, ours) vanish with it, and it dies if we die.
-in_namespaces() {
-	spawn setpriv --pdeathsig KILL \
-		unshare --mount --pid --fork --kill-child --propagation private -- "$@"
-}
-
-# in_tree TREE CMD...: CMD chrooted in TREE with /proc, /sys and /dev.
-in_tree() {
-	in_namespaces "$SELF" _tree-enter "$@"
-}
-
-# cmd_tree_enter TREE CMD...: (pid 1 of in_namespaces) the mounts, then CMD.
-cmd_tree_enter() {
-	local tree=$1
-	shift
-	mount -t proc proc "$tree/proc"
-	mount --bind /sys "$tree/sys"
-	mount --bind /dev "$tree/dev"
-	mount --bind /dev/pts "$tree/dev/pts"
-	chroot "$tree" /usr/bin/env -i PATH="$ROOT_PATH" HOME=/root LANG=C.UTF-8 \
-		DEBIAN_FRONTEND=noninteractive "$@"
-}
-
-# step DESCRIPTION CMD...: one logged step, its output in LOG.
-step() {
-	local what=$1 start=$SECONDS
-	shift
-	log "$what"
-	echo "=== $what" >>"$LOG"
-	if ! "$@" >>"$LOG" 2>&1; then
-		tail -n 25 "$LOG" | sed 's/^/  | /' >&2
-		die "$what failed after $((SECONDS - start)) s (log: $LOG)"
-	fi
-	log "  done in $((SECONDS - start)) s"
-}
-
-# configure_apt FS: the release's sources, no recommends, no service starts.
-configure_apt() {
-	local fs=$1
-	printf '%s\n' "${SOURCES[@]}" >"$fs/etc/apt/sources.list" || return 1
-	printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' \
-		>"$fs/etc/apt/apt.conf.d/90cephfs-csi" || return 1
-	printf '#!/bin/sh\nexit 101\n' >"$fs/usr/sbin/policy-rc.d" || return 1
-	chmod 0755 "$fs/usr/sbin/policy-rc.d" || return 1
-	rm -f "$fs/etc/resolv.conf" && cp -L /etc/resolv.conf "$fs/etc/resolv.conf"
-}
-
-install_packages() {
-	local pkgs
-	mapfile -t pkgs < <(packages)
-	in_tree "$1" apt-get update -q &&
-		in_tree "$1" apt-get install -y -q --no-install-recommends "${pkgs[@]}" &&
-		in_tree "$1" apt-get clean
-}
 
 # strip_tree FS: remove what the runtime does not need, and what differs
 # between two builds of the tree (logs, byte code, host files debootstrap
@@ -241,7 +166,7 @@ build_tree() {
 	command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
 	TMP_TREE=$(mktemp -d "$TREES/.build-XXXXXX")
 	chmod 0755 "$TMP_TREE"
-	LOG="$TMP_TREE/build.log"
+	STEP_LOG="$TMP_TREE/build.log"
 	exec 7>&2
 	trap on_tree_exit EXIT
 	trap 'exit 130' INT
@@ -250,7 +175,9 @@ build_tree() {
 	step "debootstrap $SUITE" in_namespaces \
 		debootstrap --variant=minbase "$SUITE" "$TMP_TREE/rootfs" "$MIRROR"
 	step "configuring apt" configure_apt "$TMP_TREE/rootfs"
-	step "installing $(packages | paste -sd ' ')" install_packages "$TMP_TREE/rootfs"
+	local pkgs
+	mapfile -t pkgs < <(packages)
+	step "installing ${pkgs[*]}" install_packages "$TMP_TREE/rootfs" "${pkgs[@]}"
 	step "stripping documentation, caches and logs" strip_tree "$TMP_TREE/rootfs"
 	step "checking the clients" check_tree "$TMP_TREE/rootfs"
 	step "recording the versions" record "$TMP_TREE"
@@ -362,7 +289,7 @@ main() {
 		--version) VERSION=${2:?--version needs a value}; shift 2 ;;
 		--tag) TAGS+=("${2:?--tag needs a reference}"); shift 2 ;;
 		-h | --help) usage ;;
-		_tree-enter) shift; cmd_tree_enter "$@"; return ;;
+		_chroot-enter) shift; chroot_enter "$@"; return ;;
 		_smoke-enter) shift; cmd_smoke_enter "$@"; return ;;
 		*) usage ;;
 		esac
