@@ -19,7 +19,7 @@ ENDPOINT     := unix://$(RUN_DIR)/csi.sock
 # Ceph releases make test-matrix runs the suite against (besides the host's Pacific).
 MATRIX_RELEASES ?= reef tentacle
 
-.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e test-matrix image cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint fuzz bench e2e e2e-kubelet test-matrix image image-docker cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -101,13 +101,21 @@ e2e: deps
 		CEPHFS_CSI_E2E_BIN=$$bin $(GO) test -v -count=1 -timeout 20m ./... 2>&1 | tee $(BUILD)/e2e.log | \
 		grep -E '^(=== RUN|--- |ok|FAIL|PASS)|wall time|e2e_test.go' ; exit $${PIPESTATUS[0]}
 
+# A real kubelet with containerd and runc (cgroupfs, a CNI bridge on a private subnet) beside the e2e control
+# plane and kube-scheduler: the Node becomes Ready and runs busybox pods from images assembled locally
+# (hack/e2e-kubelet.sh). Everything it starts is stopped and unmounted. Logs: _build/e2e-kubelet/logs.
+e2e-kubelet: deps
+	@bin=$$(GO=$(GO) hack/e2e-tools.sh) && cd tests/e2e && \
+		CEPHFS_CSI_E2E_BIN=$$bin CEPHFS_CSI_E2E_KUBELET=1 $(GO) test -v -count=1 -timeout 20m -run TestKubelet ./... 2>&1 | \
+		tee $(BUILD)/e2e-kubelet.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|kubelet_test.go' ; exit $${PIPESTATUS[0]}
+
 # The suite against Reef and Tentacle clusters (daemons from Debian roots that hack/ceph-root.sh builds once
 # and caches in /var/cache/cephfs-csi/roots): with the host-built driver (a Pacific client) and with the driver
 # built inside each root against its own Ceph. Logs in _build/matrix.
 test-matrix: deps
 	@GO=$(GO) GOTEST_FLAGS="$(GOTEST_FLAGS)" hack/test-matrix.sh $(MATRIX_RELEASES)
 
-test: lint integration e2e test-matrix image
+test: lint integration e2e e2e-kubelet test-matrix image
 
 clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hack/e2e-tools.sh - build, or reuse, the programs the Kubernetes e2e test
-# runs: etcd, kube-apiserver, kube-controller-manager, kubectl, csi-provisioner,
-# csi-resizer, csi-snapshotter and snapshot-controller, all from the `tool`
+# runs: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kubectl, crictl, csi-provisioner, csi-resizer, csi-snapshotter and
+# snapshot-controller, all from the `tool`
 # lines of tests/e2e/go.mod (the versions are pinned there).
 #
 # Usage: hack/e2e-tools.sh      prints the directory holding the binaries
@@ -24,7 +25,8 @@ readonly GO=${GO:-go}
 # What the test starts; etcd's main package is its module's root, which
 # `go build` names "server".
 readonly BINARIES=(etcd kube-apiserver kube-controller-manager kubectl
-	csi-provisioner csi-resizer csi-snapshotter snapshot-controller)
+	csi-provisioner csi-resizer csi-snapshotter snapshot-controller
+	kube-scheduler kubelet crictl)
 
 die() {
 	echo "$PROG: error: $*" >&2
@@ -45,12 +47,15 @@ complete() {
 
 # build DIR: build every tool of the module into DIR.
 build() {
-	local out=$1 tmp start
+	local out=$1 tmp start kver
+	# Kubernetes binaries built from the module proxy report v0.0.0 unless told
+	# their version (the kubelet's is checked against the API server's).
+	kver=$(cd "$MODULE" && "$GO" list -m -f '{{.Version}}' k8s.io/kubernetes) || die "no k8s.io/kubernetes in $MODULE"
 	tmp=$(mktemp -d "$CACHE/.build.XXXXXX")
 	chmod 0755 "$tmp"
 	start=$SECONDS
 	log "building the e2e tools into $out (cold: about 8 minutes)"
-	if ! (cd "$MODULE" && "$GO" build -o "$tmp/" tool) >&2; then
+	if ! (cd "$MODULE" && "$GO" build -ldflags "-X k8s.io/component-base/version.gitVersion=$kver" -o "$tmp/" tool) >&2; then
 		rm -rf -- "$tmp"
 		die "go build of the tools in $MODULE failed"
 	fi
@@ -75,7 +80,7 @@ prune() {
 }
 
 main() {
-	[[ $# -eq 0 ]] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+	[[ $# -eq 0 ]] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 	command -v "$GO" >/dev/null || die "$GO is not in PATH"
 	mkdir -p "$CACHE"
 	local key dir

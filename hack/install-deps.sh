@@ -5,7 +5,10 @@
 # scripts. Does nothing when everything is present.
 set -euo pipefail
 
-PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev shellcheck)
+# containerd, runc, the CNI plugins and busybox-static: the kubelet e2e
+# (make e2e-kubelet) runs pods with them.
+PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev shellcheck
+	containerd runc containernetworking-plugins busybox-static)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
