@@ -418,25 +418,24 @@ func (n *node) waitNodeReady(ctx context.Context) error {
 	})
 }
 
-// runBusybox creates a pod (scheduled by kube-scheduler) that writes a file
-// into an emptyDir and reads it back, waits until it has succeeded and
-// checks what it read: its termination message and its log.
-func (n *node) runBusybox(ctx context.Context) error {
-	const text = "written by the kubelet e2e test"
+// newBusyboxPod returns a pod of one busybox container, named container, that
+// runs script with an emptyDir at /data (no service account token: the
+// test's API server has no token controller).
+func newBusyboxPod(name, container, script string) *corev1.Pod {
 	noToken := false
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: busyboxPod, Namespace: testNamespace},
+	grace := int64(5)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNamespace},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
 			AutomountServiceAccountToken:  &noToken,
-			TerminationGracePeriodSeconds: func() *int64 { v := int64(5); return &v }(),
+			TerminationGracePeriodSeconds: &grace,
 			Containers: []corev1.Container{{
-				Name:            "busybox",
+				Name:            container,
 				Image:           busyboxImage,
 				ImagePullPolicy: corev1.PullNever,
-				Command: []string{"/bin/sh", "-c",
-					fmt.Sprintf(`set -e; echo %q > /data/file; cat /data/file; cat /data/file > /dev/termination-log`, text)},
-				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+				Command:         []string{"/bin/sh", "-c", script},
+				VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 			}},
 			Volumes: []corev1.Volume{{
 				Name:         "data",
@@ -444,31 +443,48 @@ func (n *node) runBusybox(ctx context.Context) error {
 			}},
 		},
 	}
+}
+
+// startPod creates pod (kube-scheduler places it) and waits until its phase
+// is want; any other end is final.
+func (n *node) startPod(ctx context.Context, pod *corev1.Pod, want corev1.PodPhase) error {
 	pods := n.kube.core.CoreV1().Pods(testNamespace)
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create pod: %w", err)
 	}
-	err := n.waitUntil(ctx, "pod "+busyboxPod+" Succeeded", 2*time.Minute, func(ctx context.Context) error {
-		p, err := pods.Get(ctx, busyboxPod, metav1.GetOptions{})
+	err := n.waitUntil(ctx, "pod "+pod.Name+" "+string(want), 2*time.Minute, func(ctx context.Context) error {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		switch p.Status.Phase {
-		case corev1.PodSucceeded:
+		case want:
 			return nil
-		case corev1.PodFailed:
-			return permanent(fmt.Errorf("pod failed: %s %s %+v", p.Status.Reason, p.Status.Message, p.Status.ContainerStatuses))
+		case corev1.PodFailed, corev1.PodSucceeded:
+			return permanent(fmt.Errorf("pod ended: %s %s %s %+v", p.Status.Phase, p.Status.Reason, p.Status.Message, p.Status.ContainerStatuses))
 		}
 		return fmt.Errorf("phase %s on node %q", p.Status.Phase, p.Spec.NodeName)
 	})
 	if err != nil {
-		return fmt.Errorf("%w; events: %s", err, n.events(ctx, "Pod", busyboxPod))
+		return fmt.Errorf("%w; events: %s", err, n.events(ctx, "Pod", pod.Name))
+	}
+	return nil
+}
+
+// runBusybox runs a pod that writes a file into an emptyDir and reads it
+// back, waits until it has succeeded and checks what it read: its
+// termination message and its log.
+func (n *node) runBusybox(ctx context.Context) error {
+	const text = "written by the kubelet e2e test"
+	script := fmt.Sprintf(`set -e; echo %q > /data/file; cat /data/file; cat /data/file > /dev/termination-log`, text)
+	if err := n.startPod(ctx, newBusyboxPod(busyboxPod, "busybox", script), corev1.PodSucceeded); err != nil {
+		return err
 	}
 	// The termination message is the file as the container read it back.
 	// The log comes from the runtime: the API server cannot fetch it from
 	// the kubelet, as it dials the Node's Hostname address first, and
 	// "e2e-kubelet" does not resolve.
-	p, err := pods.Get(ctx, busyboxPod, metav1.GetOptions{})
+	p, err := n.kube.core.CoreV1().Pods(testNamespace).Get(ctx, busyboxPod, metav1.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -492,52 +508,12 @@ func (n *node) runBusybox(ctx context.Context) error {
 	return nil
 }
 
-// runSleeper creates a pod that keeps running until it is deleted and
-// waits until it is Running, so that the next phase deletes a running pod.
+// runSleeper runs a pod that keeps running until it is deleted and waits
+// until it is Running, so that the next phase deletes a running pod.
 func (n *node) runSleeper(ctx context.Context) error {
-	noToken := false
-	grace := int64(5)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: sleeperPod, Namespace: testNamespace},
-		Spec: corev1.PodSpec{
-			RestartPolicy:                 corev1.RestartPolicyNever,
-			AutomountServiceAccountToken:  &noToken,
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name:            "sleeper",
-				Image:           busyboxImage,
-				ImagePullPolicy: corev1.PullNever,
-				// sh as PID 1 ignores SIGTERM unless it traps it.
-				Command:      []string{"/bin/sh", "-c", `trap 'exit 0' TERM; echo up > /data/up; sleep 3600 & wait`},
-				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
-			}},
-			Volumes: []corev1.Volume{{
-				Name:         "data",
-				VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
-			}},
-		},
-	}
-	pods := n.kube.core.CoreV1().Pods(testNamespace)
-	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create pod: %w", err)
-	}
-	err := n.waitUntil(ctx, "pod "+sleeperPod+" Running", 2*time.Minute, func(ctx context.Context) error {
-		p, err := pods.Get(ctx, sleeperPod, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		switch p.Status.Phase {
-		case corev1.PodRunning:
-			return nil
-		case corev1.PodFailed, corev1.PodSucceeded:
-			return permanent(fmt.Errorf("pod ended: %s %s %+v", p.Status.Reason, p.Status.Message, p.Status.ContainerStatuses))
-		}
-		return fmt.Errorf("phase %s on node %q", p.Status.Phase, p.Spec.NodeName)
-	})
-	if err != nil {
-		return fmt.Errorf("%w; events: %s", err, n.events(ctx, "Pod", sleeperPod))
-	}
-	return nil
+	// sh as PID 1 ignores SIGTERM unless it traps it.
+	script := `trap 'exit 0' TERM; echo up > /data/up; sleep 3600 & wait`
+	return n.startPod(ctx, newBusyboxPod(sleeperPod, "sleeper", script), corev1.PodRunning)
 }
 
 // deletePod deletes a pod and waits until the kubelet has confirmed it gone
