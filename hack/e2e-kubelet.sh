@@ -3,7 +3,8 @@
 # tests/e2e) runs, without a registry or a container engine:
 #   registry.k8s.io/pause:3.10   a static Go pause (hack/e2e-images/pause)
 #   e2e.local/busybox:latest     Debian's busybox-static, with its applet links
-# each a docker-archive that `ctr -n k8s.io images import` loads.
+# each a docker-archive that `ctr -n k8s.io images import` loads. The driver's
+# own image comes from hack/image.sh --version e2e, which the test runs.
 #
 # Usage: hack/e2e-kubelet.sh images DIR   writes DIR/pause.tar, DIR/busybox.tar
 #        (GO names the go command, default go)

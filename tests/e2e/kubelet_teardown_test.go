@@ -15,12 +15,19 @@ import (
 )
 
 // teardown stops the kubelet, removes every pod sandbox from containerd,
-// stops containerd and the control plane, kills what the shims left,
-// unmounts everything below n.dir, removes the CNI bridge and the kubelet's
+// stops containerd and the control plane, kills what the shims and the node
+// plugin (ceph-fuse) left, unmounts everything below n.dir, wipes the Ceph
+// cluster, removes the CNI bridge and the kubelet's
 // cgroups and then n.dir, whatever state the test left. Whatever is left
 // behind is an error of the test.
 func (n *node) teardown(t *testing.T) {
 	begin := time.Now()
+	if t.Failed() {
+		// The pods' logs (the node plugin's among them) live below n.dir.
+		if out, err := exec.Command("cp", "-rL", filepath.Join(n.dir, "pod-logs"), filepath.Join(n.logs, "pod-logs")).CombinedOutput(); err != nil {
+			t.Logf("copy the pods' logs: %v: %s", err, out)
+		}
+	}
 	if n.kubelet != nil {
 		n.kubelet.stop(stopGrace)
 	}
@@ -35,6 +42,18 @@ func (n *node) teardown(t *testing.T) {
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		n.procs[i].stop(stopGrace)
 	}
+	// ceph-fuse daemons the node plugin started for volumes the kubelet did
+	// not unstage (a failed run) may outlive its container: their mounts
+	// propagated to the host. They name the staging path, below n.dir.
+	if left := processesNaming(n.dir, "ceph-fuse"); len(left) != 0 {
+		t.Logf("teardown: killing ceph-fuse processes left running: %v", left)
+		for _, p := range left {
+			if pid, err := strconv.Atoi(strings.Fields(p)[0]); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		time.Sleep(time.Second)
+	}
 	if left := n.killLeftovers(); len(left) != 0 {
 		t.Errorf("teardown: processes left running (killed): %v", left)
 	}
@@ -43,6 +62,11 @@ func (n *node) teardown(t *testing.T) {
 	mountsLeft := forceUnmount(n.dir)
 	if len(mountsLeft) != 0 {
 		t.Errorf("teardown: still mounted: %v", mountsLeft)
+	}
+	if n.ceph != nil {
+		if err := n.ceph.wipe(); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
 	}
 	if exec.Command("ip", "link", "show", cniBridge).Run() == nil { // else no pod got a network
 		if out, err := exec.Command("ip", "link", "del", cniBridge).CombinedOutput(); err != nil {

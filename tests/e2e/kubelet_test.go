@@ -24,8 +24,14 @@ import (
 // root, state, socket and CNI configuration, loads the images that
 // hack/e2e-kubelet.sh assembles (no registry), starts the kubelet, waits for
 // the Node to be Ready, runs a busybox pod that writes and reads a file in
-// an emptyDir, and deletes it and a pod that runs until it is deleted. Each
-// phase is timed. Everything it started is stopped, unmounted and removed at
+// an emptyDir, and deletes it and a pod that runs until it is deleted. Then
+// the node plugin: the driver's image (hack/image.sh) is imported, a Ceph
+// cluster of its own booted (_build/cluster-kubelet), and the driver runs as
+// a DaemonSet pod that registers itself with the kubelet (the CSINode lists
+// it); the kubelet stages and publishes a static PV of a subvolume into a
+// busybox pod that writes a file, which the test reads through the staging
+// mount and through a ceph-fuse mount of its own; deleting the pod must
+// unstage the volume (no mount, no ceph-fuse left). Each phase is timed. Everything it started is stopped, unmounted and removed at
 // the end, also when it fails or is interrupted (see teardown).
 //
 // It runs only when CEPHFS_CSI_E2E_KUBELET=1 (and CEPHFS_CSI_E2E_BIN is set),
@@ -95,6 +101,17 @@ func TestKubelet(t *testing.T) {
 	phase("delete the pod", func(ctx context.Context) error { return n.deletePod(ctx, busyboxPod) })
 	phase("run a long-running pod", n.runSleeper)
 	phase("delete the running pod", func(ctx context.Context) error { return n.deletePod(ctx, sleeperPod) })
+	phase("build the driver image", n.buildDriverImage)
+	phase("import the driver image", n.importDriverImage)
+	phase("boot the Ceph cluster", n.bootKubeletCeph)
+	phase("start the node plugin", n.startNodePlugin)
+	phase("wait for the driver's registration", n.waitDriverRegistered)
+	phase("create a static PV and its claim", n.createStaticVolume)
+	phase("run a pod with the CephFS volume", n.runVolumePod)
+	phase("delete the pod with the volume", func(ctx context.Context) error { return n.deletePod(ctx, kubeletVolumePod) })
+	phase("check the kubelet unstaged the volume", n.checkUnstaged)
+	phase("read the file from the subvolume", n.readSubvolume)
+	phase("delete the node plugin", n.deleteNodePlugin)
 }
 
 const (
@@ -127,6 +144,9 @@ type node struct {
 	hostDirs   []string // of hostDirs, those that did not exist before the test
 	containerd *process
 	kubelet    *process
+
+	driverImageFile      string // hack/image.sh's tarball
+	kubeletSubvolumePath string // the static volume's path in the filesystem
 }
 
 func (n *node) containerdDir() string  { return filepath.Join(n.dir, "containerd") }
@@ -517,7 +537,7 @@ func (n *node) runSleeper(ctx context.Context) error {
 }
 
 // deletePod deletes a pod and waits until the kubelet has confirmed it gone
-// and the runtime runs no sandbox (the kubelet's garbage collector removes
+// and the runtime runs no sandbox of it (the kubelet's garbage collector removes
 // stopped ones later).
 func (n *node) deletePod(ctx context.Context, name string) error {
 	pods := n.kube.core.CoreV1().Pods(testNamespace)
@@ -531,7 +551,8 @@ func (n *node) deletePod(ctx context.Context, name string) error {
 		return err
 	}
 	return n.waitUntil(ctx, "the pod's sandbox stopped", time.Minute, func(ctx context.Context) error {
-		out, err := n.crictl(ctx, "pods", "-q", "--state", "ready")
+		// Only this pod's: the node plugin's runs on.
+		out, err := n.crictl(ctx, "pods", "-q", "--state", "ready", "--name", "^"+name+"$")
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,476 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The node plugin in the kubelet e2e test: the driver's image (hack/image.sh)
+// runs as a DaemonSet pod, registers itself with the kubelet (built-in
+// registration, no node-driver-registrar), and the kubelet stages and
+// publishes a static PV of a subvolume of an embedded Ceph cluster into a
+// busybox pod.
+const (
+	// driverImageVersion is the --version given to hack/image.sh.
+	driverImageVersion = "e2e"
+	// driverImage is how hack/image.sh tags the image it builds.
+	driverImage = "quay.io/cephfs-csi/cephfs-csi:" + driverImageVersion
+	// nodePluginName names the DaemonSet and its container.
+	nodePluginName = "cephfs-csi-node"
+	// kubeletConfigMap holds the driver's cluster config.
+	kubeletConfigMap = "ceph-csi-config"
+	// kubeletSecret holds the node-stage credentials.
+	kubeletSecret = "cephfs-csi-kubelet-secret"
+	// kubeletSubvolume is the static volume's subvolume, kubeletPV and
+	// kubeletPVC its PV and claim, kubeletVolumePod the pod that mounts it.
+	kubeletSubvolume = "kubelet-static"
+	kubeletPV        = "kubelet-static-pv"
+	kubeletPVC       = "kubelet-static"
+	kubeletVolumePod = "kubelet-cephfs"
+	kubeletVolSize   = 1 << 30
+	// kubeletVolumeText is what the pod writes into the volume.
+	kubeletVolumeText = "written through the kubelet into a CephFS subvolume"
+)
+
+// buildDriverImage runs hack/image.sh (warm: seconds, its trees are cached
+// machine-wide) and keeps the tarball it writes for importDriverImage.
+func (n *node) buildDriverImage(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.repo, "hack", "image.sh"), "--version", driverImageVersion)
+	cmd.Dir = n.repo
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("hack/image.sh: %w\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	file := strings.TrimSpace(lines[len(lines)-1])
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("hack/image.sh printed %q: %w", file, err)
+	}
+	n.driverImageFile = file
+	return nil
+}
+
+// importDriverImage loads the driver's image into containerd.
+func (n *node) importDriverImage(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "ctr", "--address", n.containerdSock(), "-n", "k8s.io",
+		"images", "import", n.driverImageFile).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ctr images import %s: %w: %s", n.driverImageFile, err, out)
+	}
+	list, err := n.crictl(ctx, "images")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(list, "quay.io/cephfs-csi/cephfs-csi") {
+		return fmt.Errorf("CRI does not list %s after the import:\n%s", driverImage, list)
+	}
+	return nil
+}
+
+// bootKubeletCeph boots the test's own Ceph cluster in
+// _build/cluster-kubelet (or reuses it), so that the other tests' clusters
+// are not disturbed; teardown wipes it.
+func (n *node) bootKubeletCeph(ctx context.Context) error {
+	c := &cephCluster{script: filepath.Join(n.repo, "hack", "cluster.sh"), dir: filepath.Join(n.repo, "_build", "cluster-kubelet")}
+	logPath := filepath.Join(n.logs, "ceph-cluster.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	// Set before it runs: a half-booted cluster is wiped too.
+	n.ceph = c
+	cmd := exec.CommandContext(ctx, c.script, "up", c.dir, "--name", "kubelet")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", c.dir, err, logPath, tail(logPath, 20))
+	}
+	if c.desc, err = clusterdesc.Load(c.dir); err != nil {
+		return err
+	}
+	c.fs, c.group = c.desc.FS, c.desc.Group
+	return nil
+}
+
+// startNodePlugin creates the driver's namespace, the CSIDriver object,
+// the cluster config, and the node plugin's DaemonSet: the driver alone,
+// in node mode, registering itself with the kubelet. The kubelet's root is
+// a temporary directory, mounted at the same path in the container so that
+// the staging and target paths the kubelet passes mean the same there. A
+// kube-controller-manager of its own runs the DaemonSet controller (the
+// harness's runs nothing that needs nodes or pods).
+func (n *node) startNodePlugin(ctx context.Context) error {
+	csiDir := filepath.Join(n.repo, "deploy", "csi")
+	for _, name := range []string{"namespace.yaml", "csidriver.yaml"} {
+		if err := n.kube.applyFile(ctx, filepath.Join(csiDir, name), driverNamespace, false); err != nil {
+			return err
+		}
+	}
+	configFile := filepath.Join(n.dir, "config.json")
+	if err := n.ceph.writeDriverConfig(configFile, clusterID); err != nil {
+		return err
+	}
+	config, err := os.ReadFile(configFile)
+	if err != nil {
+		return err
+	}
+	_, err = n.kube.core.CoreV1().ConfigMaps(driverNamespace).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: kubeletConfigMap, Namespace: driverNamespace},
+		Data:       map[string]string{"config.json": string(config)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create ConfigMap: %w", err)
+	}
+	_, err = n.kube.core.CoreV1().Secrets(driverNamespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: kubeletSecret, Namespace: driverNamespace},
+		StringData: n.ceph.secrets(),
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("create Secret: %w", err)
+	}
+	if err := n.start("kube-controller-manager-daemonset", n.tool("kube-controller-manager"),
+		"--kubeconfig="+n.cp.adminKubeconfig,
+		"--controllers=daemonset-controller",
+		"--leader-elect=false",
+		"--secure-port=0",
+	); err != nil {
+		return err
+	}
+	root := n.kubeletRoot()
+	pluginDir := filepath.Join(root, "plugins", driverName)
+	if err := os.MkdirAll(pluginDir, 0o750); err != nil {
+		return err
+	}
+	if _, err := n.kube.core.AppsV1().DaemonSets(driverNamespace).Create(ctx, nodePluginDaemonSet(root), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create DaemonSet: %w", err)
+	}
+	return nil
+}
+
+// nodePluginDaemonSet is deploy/csi/daemonset-node.yaml without the
+// registrar and liveness-probe containers, for a kubelet whose root is root.
+func nodePluginDaemonSet(root string) *appsv1.DaemonSet {
+	labels := map[string]string{"app.kubernetes.io/name": "cephfs-csi", "app.kubernetes.io/component": "node"}
+	privileged := true
+	noToken := false
+	grace := int64(40)
+	bidirectional := corev1.MountPropagationBidirectional
+	socket := filepath.Join(root, "plugins", driverName, "csi.sock")
+	hostPath := func(name, path string, t corev1.HostPathType) corev1.Volume {
+		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &t}}}
+	}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: nodePluginName, Namespace: driverNamespace, Labels: labels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					AutomountServiceAccountToken:  &noToken,
+					HostNetwork:                   true,
+					DNSPolicy:                     corev1.DNSDefault,
+					TerminationGracePeriodSeconds: &grace,
+					Containers: []corev1.Container{{
+						Name:            "cephfs-csi",
+						Image:           driverImage,
+						ImagePullPolicy: corev1.PullNever,
+						Args: []string{
+							"--mode=node",
+							"--drivername=" + driverName,
+							"--nodeid=$(NODE_ID)",
+							"--endpoint=unix://" + socket,
+							"--kubelet-registration-path=" + socket,
+							"--plugin-registration-dir=" + filepath.Join(root, "plugins_registry"),
+							"--cluster-config=/etc/ceph-csi-config/config.json",
+							"--keys-dir=/run/cephfs-csi/keys",
+							"--default-mounter=fuse",
+							"-v=4",
+						},
+						Env: []corev1.EnvVar{{Name: "NODE_ID", ValueFrom: &corev1.EnvVarSource{
+							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
+						}}},
+						SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
+						VolumeMounts: []corev1.VolumeMount{
+							// Staging and target paths, the CSI socket and
+							// plugins_registry: all below the kubelet's root.
+							{Name: "kubelet-dir", MountPath: root, MountPropagation: &bidirectional},
+							{Name: "host-dev", MountPath: "/dev"},
+							{Name: "host-sys", MountPath: "/sys"},
+							{Name: "keys-dir", MountPath: "/run/cephfs-csi/keys"},
+							{Name: "ceph-csi-config", MountPath: "/etc/ceph-csi-config", ReadOnly: true},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						hostPath("kubelet-dir", root, corev1.HostPathDirectory),
+						hostPath("host-dev", "/dev", corev1.HostPathDirectory),
+						hostPath("host-sys", "/sys", corev1.HostPathDirectory),
+						{Name: "keys-dir", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+						{Name: "ceph-csi-config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: kubeletConfigMap},
+						}}},
+					},
+				},
+			},
+		},
+	}
+}
+
+// waitDriverRegistered waits until the node plugin's pod runs and the
+// kubelet's plugin watcher has registered the driver: the CSINode lists it.
+func (n *node) waitDriverRegistered(ctx context.Context) error {
+	err := n.waitUntil(ctx, "node plugin pod Running", 2*time.Minute, func(ctx context.Context) error {
+		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node"})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 1 {
+			return fmt.Errorf("%d node plugin pods; DaemonSet events: %s", len(pods.Items), n.events(ctx, "DaemonSet", nodePluginName))
+		}
+		p := pods.Items[0]
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Errorf("pod %s: phase %s %+v; events: %s", p.Name, p.Status.Phase, p.Status.ContainerStatuses, n.eventsIn(ctx, driverNamespace, p.Name))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return n.waitUntil(ctx, "CSINode "+n.name+" lists "+driverName, time.Minute, func(ctx context.Context) error {
+		csiNode, err := n.kube.core.StorageV1().CSINodes().Get(ctx, n.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, d := range csiNode.Spec.Drivers {
+			if d.Name == driverName {
+				if d.NodeID != n.name {
+					return permanent(fmt.Errorf("CSINode: driver %s has node ID %q, want %q", d.Name, d.NodeID, n.name))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("CSINode drivers: %+v", csiNode.Spec.Drivers)
+	})
+}
+
+// eventsIn is events for an object of another namespace than the test's.
+func (n *node) eventsIn(ctx context.Context, namespace, name string) string {
+	list, err := n.kube.core.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, ev := range list.Items {
+		out = append(out, ev.Reason+": "+ev.Message)
+	}
+	return strings.Join(out, "; ")
+}
+
+// kubeletVolumeHandle is the static PV's handle, in the driver's format.
+func (n *node) kubeletVolumeHandle() string {
+	return strings.Join([]string{"cfs1", clusterID, n.ceph.fs, n.ceph.group, kubeletSubvolume}, ":")
+}
+
+// kubeletStagingDir is where the kubelet stages the static PV.
+func (n *node) kubeletStagingDir() string {
+	return filepath.Join(n.kubeletRoot(), "plugins", "kubernetes.io", "csi", driverName, sha256Hex(n.kubeletVolumeHandle()))
+}
+
+// createStaticVolume makes a subvolume with the ceph CLI, a static PV of
+// the driver for it and a claim bound to that PV.
+func (n *node) createStaticVolume(ctx context.Context) error {
+	path, err := n.ceph.createSubvolume(ctx, n.ceph.group, kubeletSubvolume, kubeletVolSize)
+	if err != nil {
+		return err
+	}
+	n.kubeletSubvolumePath = path
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: kubeletPV},
+		Spec: corev1.PersistentVolumeSpec{
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(kubeletVolSize, resource.BinarySI)},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+				Driver:       driverName,
+				VolumeHandle: n.kubeletVolumeHandle(),
+				VolumeAttributes: map[string]string{
+					"clusterID":      clusterID,
+					"fsName":         n.ceph.fs,
+					"subvolumeGroup": n.ceph.group,
+					"subvolumeName":  kubeletSubvolume,
+					"subvolumePath":  path,
+				},
+				NodeStageSecretRef: &corev1.SecretReference{Name: kubeletSecret, Namespace: driverNamespace},
+			}},
+		},
+	}
+	if _, err := n.kube.core.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create PV: %w", err)
+	}
+	pvc := claimSpec(kubeletPVC, "", kubeletVolSize, nil)
+	pvc.Spec.VolumeName = kubeletPV
+	if _, err := n.kube.core.CoreV1().PersistentVolumeClaims(testNamespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create PVC: %w", err)
+	}
+	_, bound, err := n.waitPVCBound(ctx, kubeletPVC, time.Minute)
+	if err != nil {
+		return err
+	}
+	if bound.Name != kubeletPV {
+		return fmt.Errorf("PVC %s bound to %s, want %s", kubeletPVC, bound.Name, kubeletPV)
+	}
+	return nil
+}
+
+// runVolumePod runs a busybox pod with the claim at /data that writes a
+// file and reads it back, then keeps running; the test reads the file
+// through the staging mount, which the driver's container made and which
+// propagated to the host: the subvolume's root.
+func (n *node) runVolumePod(ctx context.Context) error {
+	script := fmt.Sprintf(`set -e; echo %q > /data/file; cat /data/file > /data/readback; trap 'exit 0' TERM; sleep 3600 & wait`, kubeletVolumeText)
+	pod := newBusyboxPod(kubeletVolumePod, "cephfs", script)
+	pod.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: kubeletPVC},
+	}
+	if err := n.startPod(ctx, pod, corev1.PodRunning); err != nil {
+		return err
+	}
+	staging := filepath.Join(n.kubeletStagingDir(), "globalmount")
+	return n.waitUntil(ctx, "the pod's file in the subvolume", time.Minute, func(ctx context.Context) error {
+		mounts, err := mountsUnder(staging)
+		if err != nil {
+			return err
+		}
+		if fstype, ok := mounts[staging]; !ok || !strings.Contains(fstype, "fuse") {
+			return fmt.Errorf("%s is not a ceph-fuse mount on the host: %v", staging, mounts)
+		}
+		if procs := processesNaming(staging, "ceph-fuse"); len(procs) != 1 {
+			return fmt.Errorf("want one ceph-fuse process for %s, got %v", staging, procs)
+		}
+		for _, name := range []string{"file", "readback"} {
+			data, err := os.ReadFile(filepath.Join(staging, name))
+			if err != nil {
+				return err
+			}
+			if got := strings.TrimSpace(string(data)); got != kubeletVolumeText {
+				return fmt.Errorf("%s holds %q, want %q", name, got, kubeletVolumeText)
+			}
+		}
+		return nil
+	})
+}
+
+// checkUnstaged waits until the kubelet has unpublished and unstaged the
+// volume: nothing mounted below the staging directory or the pods'
+// directories, and no ceph-fuse process for the staging path.
+func (n *node) checkUnstaged(ctx context.Context) error {
+	staging := n.kubeletStagingDir()
+	return n.waitUntil(ctx, "the volume unstaged", time.Minute, func(ctx context.Context) error {
+		var left []string
+		for _, dir := range []string{staging, filepath.Join(n.kubeletRoot(), "pods")} {
+			mounts, err := mountsUnder(dir)
+			if err != nil {
+				return err
+			}
+			for m, fstype := range mounts {
+				if strings.Contains(fstype, "fuse") || strings.Contains(m, "kubernetes.io~csi") || strings.HasPrefix(m, staging) {
+					left = append(left, m+" ("+fstype+")")
+				}
+			}
+		}
+		if len(left) != 0 {
+			return fmt.Errorf("still mounted: %v", left)
+		}
+		if procs := processesNaming(staging, "ceph-fuse"); len(procs) != 0 {
+			return fmt.Errorf("ceph-fuse still running: %v", procs)
+		}
+		return nil
+	})
+}
+
+// deleteNodePlugin deletes the DaemonSet and waits until its pod is gone.
+func (n *node) deleteNodePlugin(ctx context.Context) error {
+	err := n.kube.core.AppsV1().DaemonSets(driverNamespace).Delete(ctx, nodePluginName, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return n.waitGone(ctx, "the node plugin's pod", 2*time.Minute, func(ctx context.Context) error {
+		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node"})
+		if err != nil {
+			return err
+		}
+		if len(pods.Items) != 0 {
+			return fmt.Errorf("%d pods left", len(pods.Items))
+		}
+		return apierrors.NewNotFound(corev1.Resource("pods"), nodePluginName)
+	})
+}
+
+// processesNaming returns the processes whose command line contains s and,
+// if prog is set, whose program's base name is prog.
+func processesNaming(s, prog string) []string {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	self := fmt.Sprint(os.Getpid())
+	for _, ent := range entries {
+		if ent.Name() == self || strings.Trim(ent.Name(), "0123456789") != "" {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), s) {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if prog != "" && filepath.Base(args[0]) != prog {
+			continue
+		}
+		out = append(out, ent.Name()+" "+strings.Join(args, " "))
+	}
+	return out
+}
+
+// readSubvolume mounts the subvolume on the host with the host's ceph-fuse,
+// away from the kubelet and the driver, and checks the file the pod wrote.
+func (n *node) readSubvolume(ctx context.Context) error {
+	mnt := filepath.Join(n.dir, "subvolume-check")
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "ceph-fuse", mnt, "-c", n.ceph.desc.Conf, "--id", "admin",
+		"--keyring", n.ceph.desc.Keyring, "--client_fs", n.ceph.fs, "-r", n.kubeletSubvolumePath)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("ceph-fuse %s: %w: %s", n.kubeletSubvolumePath, err, out)
+	}
+	defer func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "umount %s: %v: %s\n", mnt, err, out)
+		}
+	}()
+	data, err := os.ReadFile(filepath.Join(mnt, "file"))
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(data)); got != kubeletVolumeText {
+		return fmt.Errorf("%s/file holds %q, want %q", n.kubeletSubvolumePath, got, kubeletVolumeText)
+	}
+	return nil
+}
