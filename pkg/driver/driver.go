@@ -199,13 +199,13 @@ func (d *Driver) connect(ctx context.Context, cluster *config.Cluster, creds con
 }
 
 // subvolumePath asks the mgr for a subvolume's path (node, legacy volumes).
-func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fs, group, name string) (string, error) {
+func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, group, name string) (string, error) {
 	a, err := d.pool.Connect(ctx, cluster, creds)
 	if err != nil {
 		return "", err
 	}
 	defer a.Release()
-	return a.SubvolumePath(ctx, fs, group, name)
+	return a.SubvolumePath(ctx, fsName, group, name)
 }
 
 // probe checks that a monitor of every configured cluster answers.

@@ -40,7 +40,7 @@ type Server struct {
 // PathLookup asks the mgr for a subvolume's path. The node needs it only for
 // volumes whose context lacks the path: those ceph-csi provisioned before it
 // recorded the path there.
-type PathLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fs, group, subvolume string) (string, error)
+type PathLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, group, subvolume string) (string, error)
 
 // Options configure a Node service.
 type Options struct {
