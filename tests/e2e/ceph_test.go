@@ -29,9 +29,11 @@ type cephCluster struct {
 // cephCLITimeout bounds one ceph command.
 const cephCLITimeout = 60 * time.Second
 
-// bootCeph starts (or reuses) the cluster in dir; hack/cluster.sh's output
-// goes to logPath.
-func bootCeph(ctx context.Context, repo, dir, logPath string) (*cephCluster, error) {
+// bootCeph starts (or reuses) the cluster called name in dir, so that the
+// other tests' clusters are not disturbed; hack/cluster.sh's output goes to
+// logPath. Once the boot was tried, the cluster comes back even with an
+// error, so that the caller's teardown wipes a half-booted one too.
+func bootCeph(ctx context.Context, repo, dir, name, logPath string) (*cephCluster, error) {
 	c := &cephCluster{script: filepath.Join(repo, "hack", "cluster.sh"), dir: dir}
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -40,13 +42,13 @@ func bootCeph(ctx context.Context, repo, dir, logPath string) (*cephCluster, err
 	defer log.Close()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.script, "up", dir, "--name", "e2e")
+	cmd := exec.CommandContext(ctx, c.script, "up", dir, "--name", name)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", dir, err, logPath, tail(logPath, 20))
+		return c, fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", dir, err, logPath, tail(logPath, 20))
 	}
 	if c.desc, err = clusterdesc.Load(dir); err != nil {
-		return nil, err
+		return c, err
 	}
 	c.fs, c.group = c.desc.FS, c.desc.Group
 	return c, nil

@@ -252,6 +252,27 @@ func (s *scenario) cloneClaim(ctx context.Context, t *testing.T) {
 	requireFile(t, s.mount(ctx, t, s.clone), afterSnapshotText)
 }
 
+// staticPV is a PV made by hand for an existing path of the filesystem: RWX,
+// Retain, no StorageClass, staged with the admin Secret secret of the
+// driver's namespace.
+func staticPV(name, handle string, size int64, secret string, attrs map[string]string) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PersistentVolumeSpec{
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(size, resource.BinarySI)},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              "",
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
+				Driver:             driverName,
+				VolumeHandle:       handle,
+				VolumeAttributes:   attrs,
+				NodeStageSecretRef: &corev1.SecretReference{Name: secret, Namespace: driverNamespace},
+			}},
+		},
+	}
+}
+
 // staticVolume mounts an existing path of the filesystem through a PV made
 // by hand. The path is a subvolume made outside the driver, with its own
 // quota: the mount reporting that quota as its size shows that it is
@@ -261,23 +282,9 @@ func (s *scenario) staticVolume(ctx context.Context, t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: staticPVName},
-		Spec: corev1.PersistentVolumeSpec{
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(staticSize, resource.BinarySI)},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              "",
-			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver:       driverName,
-				VolumeHandle: staticSubvolume,
-				VolumeAttributes: map[string]string{
-					"clusterID": clusterID, "fsName": s.ceph.fs, "rootPath": path, "staticVolume": "true",
-				},
-				NodeStageSecretRef: &corev1.SecretReference{Name: secretName, Namespace: driverNamespace},
-			}},
-		},
-	}
+	pv := staticPV(staticPVName, staticSubvolume, staticSize, secretName, map[string]string{
+		"clusterID": clusterID, "fsName": s.ceph.fs, "rootPath": path, "staticVolume": "true",
+	})
 	if _, err := s.kube.core.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create static PV: %v", err)
 	}

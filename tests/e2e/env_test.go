@@ -131,7 +131,7 @@ func (e *env) deadProcess() error {
 
 func (e *env) bootCeph(ctx context.Context) error {
 	var err error
-	e.ceph, err = bootCeph(ctx, e.repo, filepath.Join(e.repo, "_build", "cluster-e2e"), filepath.Join(e.logs, "ceph-cluster.log"))
+	e.ceph, err = bootCeph(ctx, e.repo, filepath.Join(e.repo, "_build", "cluster-e2e"), "e2e", filepath.Join(e.logs, "ceph-cluster.log"))
 	return err
 }
 

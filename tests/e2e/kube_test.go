@@ -233,7 +233,12 @@ func (e *env) waitGone(ctx context.Context, what string, timeout time.Duration, 
 // events summarises the events about an object of the test namespace, to
 // explain why a wait did not end.
 func (e *env) events(ctx context.Context, kind, name string) string {
-	list, err := e.kube.core.CoreV1().Events(testNamespace).List(ctx, metav1.ListOptions{
+	return e.eventsIn(ctx, testNamespace, kind, name)
+}
+
+// eventsIn is events for an object of another namespace.
+func (e *env) eventsIn(ctx context.Context, namespace, kind, name string) string {
+	list, err := e.kube.core.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name,
 	})
 	if err != nil {

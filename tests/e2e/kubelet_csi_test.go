@@ -9,11 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -47,15 +45,11 @@ const (
 // buildDriverImage runs hack/image.sh (warm: seconds, its trees are cached
 // machine-wide) and keeps the tarball it writes for importDriverImage.
 func (n *node) buildDriverImage(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(n.repo, "hack", "image.sh"), "--version", driverImageVersion)
-	cmd.Dir = n.repo
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := n.runScript(ctx, "image.sh", "--version", driverImageVersion)
 	if err != nil {
-		return fmt.Errorf("hack/image.sh: %w\n%s", err, stderr.String())
+		return err
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
 	file := strings.TrimSpace(lines[len(lines)-1])
 	if _, err := os.Stat(file); err != nil {
 		return fmt.Errorf("hack/image.sh printed %q: %w", file, err)
@@ -81,31 +75,12 @@ func (n *node) importDriverImage(ctx context.Context) error {
 	return nil
 }
 
-// bootKubeletCeph boots the test's own Ceph cluster in
-// _build/cluster-kubelet (or reuses it), so that the other tests' clusters
-// are not disturbed; teardown wipes it.
+// bootKubeletCeph boots the test's own Ceph cluster in _build/cluster-kubelet
+// (or reuses it); teardown wipes it.
 func (n *node) bootKubeletCeph(ctx context.Context) error {
-	c := &cephCluster{script: filepath.Join(n.repo, "hack", "cluster.sh"), dir: filepath.Join(n.repo, "_build", "cluster-kubelet")}
-	logPath := filepath.Join(n.logs, "ceph-cluster.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	// Set before it runs: a half-booted cluster is wiped too.
-	n.ceph = c
-	cmd := exec.CommandContext(ctx, c.script, "up", c.dir, "--name", "kubelet")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("hack/cluster.sh up %s: %w; last lines of %s:\n%s", c.dir, err, logPath, tail(logPath, 20))
-	}
-	if c.desc, err = clusterdesc.Load(c.dir); err != nil {
-		return err
-	}
-	c.fs, c.group = c.desc.FS, c.desc.Group
-	return nil
+	var err error
+	n.ceph, err = bootCeph(ctx, n.repo, filepath.Join(n.repo, "_build", "cluster-kubelet"), "kubelet", filepath.Join(n.logs, "ceph-cluster.log"))
+	return err
 }
 
 // startNodePlugin creates the driver's namespace, the CSIDriver object,
@@ -240,11 +215,11 @@ func (n *node) waitDriverRegistered(ctx context.Context) error {
 			return err
 		}
 		if len(pods.Items) != 1 {
-			return fmt.Errorf("%d node plugin pods; DaemonSet events: %s", len(pods.Items), n.events(ctx, "DaemonSet", nodePluginName))
+			return fmt.Errorf("%d node plugin pods; DaemonSet events: %s", len(pods.Items), n.eventsIn(ctx, driverNamespace, "DaemonSet", nodePluginName))
 		}
 		p := pods.Items[0]
 		if p.Status.Phase != corev1.PodRunning {
-			return fmt.Errorf("pod %s: phase %s %+v; events: %s", p.Name, p.Status.Phase, p.Status.ContainerStatuses, n.eventsIn(ctx, driverNamespace, p.Name))
+			return fmt.Errorf("pod %s: phase %s %+v; events: %s", p.Name, p.Status.Phase, p.Status.ContainerStatuses, n.eventsIn(ctx, driverNamespace, "Pod", p.Name))
 		}
 		return nil
 	})
@@ -268,19 +243,6 @@ func (n *node) waitDriverRegistered(ctx context.Context) error {
 	})
 }
 
-// eventsIn is events for an object of another namespace than the test's.
-func (n *node) eventsIn(ctx context.Context, namespace, name string) string {
-	list, err := n.kube.core.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
-	if err != nil {
-		return err.Error()
-	}
-	var out []string
-	for _, ev := range list.Items {
-		out = append(out, ev.Reason+": "+ev.Message)
-	}
-	return strings.Join(out, "; ")
-}
-
 // kubeletVolumeHandle is the static PV's handle, in the driver's format.
 func (n *node) kubeletVolumeHandle() string {
 	return strings.Join([]string{"cfs1", clusterID, n.ceph.fs, n.ceph.group, kubeletSubvolume}, ":")
@@ -299,27 +261,13 @@ func (n *node) createStaticVolume(ctx context.Context) error {
 		return err
 	}
 	n.kubeletSubvolumePath = path
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: kubeletPV},
-		Spec: corev1.PersistentVolumeSpec{
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: *resource.NewQuantity(kubeletVolSize, resource.BinarySI)},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			StorageClassName:              "",
-			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{
-				Driver:       driverName,
-				VolumeHandle: n.kubeletVolumeHandle(),
-				VolumeAttributes: map[string]string{
-					"clusterID":      clusterID,
-					"fsName":         n.ceph.fs,
-					"subvolumeGroup": n.ceph.group,
-					"subvolumeName":  kubeletSubvolume,
-					"subvolumePath":  path,
-				},
-				NodeStageSecretRef: &corev1.SecretReference{Name: kubeletSecret, Namespace: driverNamespace},
-			}},
-		},
-	}
+	pv := staticPV(kubeletPV, n.kubeletVolumeHandle(), kubeletVolSize, kubeletSecret, map[string]string{
+		"clusterID":      clusterID,
+		"fsName":         n.ceph.fs,
+		"subvolumeGroup": n.ceph.group,
+		"subvolumeName":  kubeletSubvolume,
+		"subvolumePath":  path,
+	})
 	if _, err := n.kube.core.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create PV: %w", err)
 	}

@@ -153,18 +153,28 @@ func (n *node) containerdDir() string  { return filepath.Join(n.dir, "containerd
 func (n *node) containerdSock() string { return filepath.Join(n.containerdDir(), "containerd.sock") }
 func (n *node) kubeletRoot() string    { return filepath.Join(n.dir, "kubelet") }
 
-// buildImages runs hack/e2e-kubelet.sh, which writes the pause and busybox
-// docker-archives.
-func (n *node) buildImages(ctx context.Context, dir string) error {
-	cmd := exec.CommandContext(ctx, filepath.Join(n.repo, "hack", "e2e-kubelet.sh"), "images", dir)
+// runScript runs hack/SCRIPT from the repository and returns its standard
+// output; its standard error comes with a failure.
+func (n *node) runScript(ctx context.Context, script string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(n.repo, "hack", script), args...)
 	cmd.Dir = n.repo
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("hack/e2e-kubelet.sh images: %w\n%s", err, stderr.String())
+		return "", fmt.Errorf("hack/%s %s: %w\n%s", script, strings.Join(args, " "), err, stderr.String())
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	return string(out), nil
+}
+
+// buildImages runs hack/e2e-kubelet.sh, which writes the pause and busybox
+// docker-archives.
+func (n *node) buildImages(ctx context.Context, dir string) error {
+	out, err := n.runScript(ctx, "e2e-kubelet.sh", "images", dir)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		file, _, _ := strings.Cut(line, " ")
 		n.images = append(n.images, file)
 	}
