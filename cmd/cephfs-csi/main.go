@@ -30,7 +30,7 @@ func main() {
 	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
 	fs.StringVar(&opts.KubeletRegistrationPath, "kubelet-registration-path", opts.KubeletRegistrationPath, "node: the CSI socket's path as the kubelet sees it; when set, the driver registers with the kubelet itself (no node-driver-registrar)")
 	fs.StringVar(&opts.PluginRegistrationDir, "plugin-registration-dir", opts.PluginRegistrationDir, "node: the kubelet's plugin registration directory")
-	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve Prometheus metrics on this address (e.g. :8080); empty = off")
+	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve /metrics and /healthz on this address (e.g. :8080): Prometheus metrics, and the Probe's check (200 ok, 503 with the reason); empty = off")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
 	if *version {

@@ -59,7 +59,9 @@ type Options struct {
 	KeyDir string
 	// MountTimeout bounds one mount (node).
 	MountTimeout time.Duration
-	// MetricsAddress, when set, serves Prometheus metrics on /metrics.
+	// MetricsAddress, when set, serves Prometheus metrics on /metrics and
+	// the Probe's check on /healthz (for the kubelet's probes, without the
+	// livenessprobe sidecar).
 	MetricsAddress string
 	// KubeletRegistrationPath, when set, is the CSI socket's path as the
 	// kubelet sees it; the node then registers itself with the kubelet
@@ -245,7 +247,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	if d.opts.MetricsAddress != "" {
 		go func() {
-			if err := d.metrics.Serve(ctx, d.opts.MetricsAddress); err != nil {
+			// /healthz runs the very check the Identity service's Probe
+			// runs, so the two never disagree.
+			if err := d.metrics.Serve(ctx, d.opts.MetricsAddress, d.probe); err != nil {
 				klog.ErrorS(err, "Metrics server stopped")
 			}
 		}()

@@ -1,5 +1,6 @@
-// Package metrics exports the driver's Prometheus metrics: per-RPC counts,
-// errors and latency, and per-Ceph-call latency and errors.
+// Package metrics serves the driver's HTTP endpoint: Prometheus metrics
+// (per-RPC counts, errors and latency, and per-Ceph-call latency and errors)
+// on /metrics, and a health check on /healthz.
 package metrics
 
 import (
@@ -78,24 +79,33 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// Serve answers /metrics on addr until ctx ends.
-func (m *Metrics) Serve(ctx context.Context, addr string) error {
+// Serve answers /metrics and /healthz on addr until ctx ends. health is the
+// check behind /healthz (see Healthz), so that a pod's probes need no
+// livenessprobe sidecar.
+func (m *Metrics) Serve(ctx context.Context, addr string, health func(context.Context) error) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics address %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: m.mux(health), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	klog.InfoS("Serving metrics", "address", l.Addr().String())
+	klog.InfoS("Serving metrics and health", "address", l.Addr().String(), "paths", "/metrics /healthz")
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return fmt.Errorf("metrics address %s: %w", addr, err)
 	}
 	return nil
+}
+
+// mux routes the endpoint's two paths.
+func (m *Metrics) mux(health func(context.Context) error) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	// GET also matches HEAD; other methods get 405.
+	mux.Handle("GET /healthz", Healthz(health, HealthzTimeout))
+	return mux
 }
