@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -25,11 +26,17 @@ type options struct {
 	binary, binaryPath  string
 	tags                []string
 	labels              map[string]string
-	env                 []string
-	created             time.Time
-	checkLibs           bool
-	out                 string
+	env, cmd            []string
+	stopSignal          string
+	// created_by of the two layers' history entries
+	baseHistory, binaryHistory string
+	created                    time.Time
+	checkLibs                  bool
+	out                        string
 }
+
+// stopSignal: the forms of StopSignal engines accept (SIGRTMIN+3 included).
+var stopSignal = regexp.MustCompile(`^(SIG[A-Z0-9]+([+-][0-9]+)?|[0-9]+)$`)
 
 // build writes the image tarball and says what it holds.
 func build(o options) (summary, error) {
@@ -41,6 +48,9 @@ func build(o options) (summary, error) {
 			return sum, fmt.Errorf("tag %q: %w", t, err)
 		}
 		tags[i] = tag
+	}
+	if o.stopSignal != "" && !stopSignal.MatchString(o.stopSignal) {
+		return sum, fmt.Errorf("stop signal %q: want a name such as SIGINT or a number", o.stopSignal)
 	}
 	if o.checkLibs {
 		missing, err := rootfs.MissingLibraries(o.rootfs, o.binary)
@@ -96,10 +106,10 @@ func assemble(o options, baseFile, binFile string) (v1.Image, error) {
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img,
 		mutate.Addendum{Layer: base, MediaType: types.OCILayer, History: v1.History{
-			Created: v1.Time{Time: o.rootfsTime}, CreatedBy: "hack/image.sh: Debian and hack/image/packages.txt",
+			Created: v1.Time{Time: o.rootfsTime}, CreatedBy: o.baseHistory,
 		}},
 		mutate.Addendum{Layer: bin, MediaType: types.OCILayer, History: v1.History{
-			Created: v1.Time{Time: o.created}, CreatedBy: "hack/image.sh: go build ./cmd/cephfs-csi -> " + o.binaryPath,
+			Created: v1.Time{Time: o.created}, CreatedBy: o.binaryHistory,
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("adding the layers: %w", err)
@@ -113,6 +123,8 @@ func assemble(o options, baseFile, binFile string) (v1.Image, error) {
 	cf.Architecture, cf.OS = "amd64", "linux"
 	cf.Config.Entrypoint = []string{o.binaryPath}
 	cf.Config.Env = o.env
+	cf.Config.Cmd = o.cmd
+	cf.Config.StopSignal = o.stopSignal
 	cf.Config.Labels = o.labels
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

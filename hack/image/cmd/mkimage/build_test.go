@@ -81,6 +81,9 @@ func TestBuildConfig(t *testing.T) {
 	if cf.Config.Labels["org.opencontainers.image.version"] != "v1.0.0" || len(cf.History) != 2 || len(cf.RootFS.DiffIDs) != 2 {
 		t.Errorf("labels %v, %d history entries, %d diff IDs", cf.Config.Labels, len(cf.History), len(cf.RootFS.DiffIDs))
 	}
+	if cf.Config.Cmd != nil || cf.Config.StopSignal != "" {
+		t.Errorf("cmd %v stop signal %q; want none unless asked", cf.Config.Cmd, cf.Config.StopSignal)
+	}
 	// The archive's config is the one built (the image ID docker shows).
 	if got, err := img.ConfigName(); err != nil || got != sum.config {
 		t.Errorf("config read back %s (%v), built %s", got, err, sum.config)
@@ -115,5 +118,37 @@ func TestBuildChecksLibraries(t *testing.T) {
 	}
 	if _, err := os.Stat(o.out); err == nil {
 		t.Fatal("the failed build left an archive")
+	}
+}
+
+// TestBuildCommandAndStopSignal: the config carries -cmd, -stop-signal and
+// the history entries given, as an image whose entrypoint is a script needs.
+func TestBuildCommandAndStopSignal(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	o.binaryPath = "/usr/local/bin/entrypoint"
+	o.cmd = []string{"postgres", "-c", "fsync=off"}
+	o.stopSignal = "SIGINT"
+	o.baseHistory, o.binaryHistory = "base recipe", "entrypoint script"
+	_, err := build(o)
+	must(t, err)
+	tag, err := name.NewTag(o.tags[0])
+	must(t, err)
+	img, err := tarball.ImageFromPath(o.out, &tag)
+	must(t, err)
+	cf, err := img.ConfigFile()
+	must(t, err)
+	if !slices.Equal(cf.Config.Entrypoint, []string{o.binaryPath}) || !slices.Equal(cf.Config.Cmd, o.cmd) || cf.Config.StopSignal != "SIGINT" {
+		t.Errorf("entrypoint %v cmd %v stop signal %q", cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.StopSignal)
+	}
+	if len(cf.History) != 2 || cf.History[0].CreatedBy != "base recipe" || cf.History[1].CreatedBy != "entrypoint script" {
+		t.Errorf("history %+v", cf.History)
+	}
+
+	for _, bad := range []string{"INT", "sigint", "SIGINT; rm", "-9"} {
+		o.stopSignal = bad
+		o.out = filepath.Join(t.TempDir(), "bad.tar")
+		if _, err := build(o); err == nil {
+			t.Errorf("stop signal %q accepted", bad)
+		}
 	}
 }

@@ -1,12 +1,15 @@
-// Command mkimage assembles the driver's image without a container engine:
-// a base layer from a root file system tree (Debian and the Ceph clients, see
-// hack/image.sh) and a layer holding the driver binary, written as a
-// docker-archive tarball. The same inputs give the same bytes: every time
-// stamp is fixed, entries are sorted, owners are numeric and no extended
-// attributes are kept.
+// Command mkimage assembles an image without a container engine: a base
+// layer from a root file system tree and a layer holding one file, the
+// entrypoint, written as a docker-archive tarball. For the driver's image
+// (hack/image.sh) they are Debian with the Ceph clients and the driver
+// binary; hack/e2e-kubelet.sh builds the kubelet e2e test's images with it
+// too. The same inputs give the same bytes: every time stamp is fixed,
+// entries are sorted, owners are numeric and no extended attributes are
+// kept.
 //
 //	mkimage -rootfs DIR [-rootfs-layer FILE] -binary FILE -tag REF [-tag REF]...
-//	        [-label K=V]... [-created UNIX] -out FILE.tar
+//	        [-label K=V]... [-env K=V]... [-cmd ARG]... [-stop-signal SIG]
+//	        [-base-history TEXT] [-binary-history TEXT] [-created UNIX] -out FILE.tar
 package main
 
 import (
@@ -27,7 +30,7 @@ func main() {
 	var (
 		o              options
 		tags, labels   list
-		env            list
+		env, cmd       list
 		created, epoch int64
 	)
 	fs := flag.NewFlagSet("mkimage", flag.ExitOnError)
@@ -39,6 +42,10 @@ func main() {
 	fs.Var(&tags, "tag", "image reference to tag the image with (repeatable, at least one)")
 	fs.Var(&labels, "label", "config label KEY=VALUE (repeatable)")
 	fs.Var(&env, "env", "environment variable KEY=VALUE (repeatable; default PATH=Debian's)")
+	fs.Var(&cmd, "cmd", "argument of the config's Cmd, the entrypoint's default arguments (repeatable; default none)")
+	fs.StringVar(&o.stopSignal, "stop-signal", "", "the config's StopSignal, e.g. SIGINT (default none: the engine's, SIGTERM)")
+	fs.StringVar(&o.baseHistory, "base-history", "hack/image.sh: Debian and hack/image/packages.txt", "history entry (created_by) of the base layer")
+	fs.StringVar(&o.binaryHistory, "binary-history", "", "history entry (created_by) of the binary layer (default: the driver's go build, naming -binary-path)")
 	fs.Int64Var(&created, "created", 0, "creation time (Unix seconds) of the image and of the binary layer's entries, e.g. $SOURCE_DATE_EPOCH or the last commit's time")
 	fs.BoolVar(&o.checkLibs, "check-libs", true, "fail unless the root file system has every shared library the binary needs")
 	fs.StringVar(&o.out, "out", "", "docker-archive tarball to write (required)")
@@ -52,6 +59,10 @@ func main() {
 	o.rootfsTime = time.Unix(epoch, 0).UTC()
 	o.created = time.Unix(created, 0).UTC()
 	o.env = env
+	o.cmd = cmd
+	if o.binaryHistory == "" {
+		o.binaryHistory = "hack/image.sh: go build ./cmd/cephfs-csi -> " + o.binaryPath
+	}
 	if len(o.env) == 0 {
 		o.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	}
