@@ -102,13 +102,14 @@ e2e: deps
 		grep -E '^(=== RUN|--- |ok|FAIL|PASS)|wall time|e2e_test.go' ; exit $${PIPESTATUS[0]}
 
 # A real kubelet with containerd and runc (cgroupfs, a CNI bridge on a private subnet) beside the e2e control
-# plane and kube-scheduler: the Node becomes Ready and runs busybox pods from images assembled locally
-# (hack/e2e-kubelet.sh), then the node plugin as a DaemonSet pod from the image (built first: make image),
-# registered by the driver itself, mounts a static CephFS PV into a pod. Everything it starts is stopped and
-# unmounted. Only one may run per machine (the kubelet keeps fixed host paths). Logs: _build/e2e-kubelet/logs.
+# plane and kube-scheduler, running the driver the way users do: the image (built first: make image) installed
+# from deploy/csi-builtin, the sidecars and PostgreSQL 15 as images assembled locally (hack/e2e-kubelet.sh);
+# deploy/examples' PostgreSQL Deployment with pgbench, expansion, RWX, ROX from a snapshot, a kubelet restart,
+# the node plugin pod deleted, and nothing left after. Only one may run per machine (the kubelet keeps fixed
+# host paths). Logs: _build/e2e-kubelet/logs.
 e2e-kubelet: deps image
 	@bin=$$(GO=$(GO) hack/e2e-tools.sh) && cd tests/e2e && \
-		CEPHFS_CSI_E2E_BIN=$$bin CEPHFS_CSI_E2E_KUBELET=1 $(GO) test -v -count=1 -timeout 20m -run TestKubelet ./... 2>&1 | \
+		CEPHFS_CSI_E2E_BIN=$$bin CEPHFS_CSI_E2E_KUBELET=1 $(GO) test -v -count=1 -timeout 25m -run TestKubelet ./... 2>&1 | \
 		tee $(BUILD)/e2e-kubelet.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|kubelet_test.go' ; exit $${PIPESTATUS[0]}
 
 # The suite against Reef and Tentacle clusters (daemons from Debian roots that hack/ceph-root.sh builds once

@@ -154,6 +154,9 @@ func (e *env) startAPIServer(p *pki, etcdURL string) (string, error) {
 		"--authorization-mode=RBAC",
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true",
+		// The kubelet e2e's Node has an InternalIP, and a Hostname
+		// that does not resolve: logs and exec go to the former.
+		"--kubelet-preferred-address-types=InternalIP",
 	)
 	return fmt.Sprintf("https://127.0.0.1:%d", port), err
 }

@@ -272,6 +272,11 @@ func (e *env) startSidecars(ctx context.Context) error {
 			return err
 		}
 	}
+	return e.startSnapshotController()
+}
+
+// startSnapshotController starts the snapshot-controller with admin rights.
+func (e *env) startSnapshotController() error {
 	return e.start("snapshot-controller", e.tool("snapshot-controller"),
 		"--kubeconfig="+e.cp.adminKubeconfig,
 		"--leader-election=false",

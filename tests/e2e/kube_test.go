@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +27,11 @@ import (
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/tools/remotecommand"
 )
 
 // fieldManager owns what the test applies.
@@ -294,4 +297,23 @@ func (e *env) waitUntil(parent context.Context, what string, timeout time.Durati
 		case <-ticker.C:
 		}
 	}
+}
+
+// execInPod runs command in a container of a pod of the test namespace
+// through the API server (as kubectl exec does) and returns its standard
+// output; its standard error comes with a failure.
+func (e *env) execInPod(ctx context.Context, pod, container string, command ...string) (string, error) {
+	req := e.kube.core.CoreV1().RESTClient().Post().Resource("pods").Namespace(testNamespace).Name(pod).
+		SubResource("exec").VersionedParams(&corev1.PodExecOptions{
+		Container: container, Command: command, Stdout: true, Stderr: true,
+	}, scheme.ParameterCodec)
+	executor, err := remotecommand.NewWebSocketExecutor(e.cp.admin, "GET", req.URL().String())
+	if err != nil {
+		return "", err
+	}
+	var stdout, stderr bytes.Buffer
+	if err := executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return stdout.String(), fmt.Errorf("exec %s in %s/%s: %w: %s", strings.Join(command, " "), pod, container, err, stderr.String())
+	}
+	return stdout.String(), nil
 }

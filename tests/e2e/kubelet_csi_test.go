@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,12 +24,13 @@ const (
 	driverImageVersion = "e2e"
 	// driverImage is how hack/image.sh tags the image it builds.
 	driverImage = "quay.io/cephfs-csi/cephfs-csi:" + driverImageVersion
-	// nodePluginName names the DaemonSet and its container.
+	// nodePluginName and controllerName name deploy/csi's DaemonSet and
+	// Deployment.
 	nodePluginName = "cephfs-csi-node"
-	// kubeletConfigMap holds the driver's cluster config.
+	controllerName = "cephfs-csi-controller"
+	// kubeletConfigMap holds the driver's cluster config
+	// (deploy/csi/configmap-cluster-config.yaml).
 	kubeletConfigMap = "ceph-csi-config"
-	// kubeletSecret holds the node-stage credentials.
-	kubeletSecret = "cephfs-csi-kubelet-secret"
 	// kubeletSubvolume is the static volume's subvolume, kubeletPV and
 	// kubeletPVC its PV and claim, kubeletVolumePod the pod that mounts it.
 	kubeletSubvolume = "kubelet-static"
@@ -83,134 +83,31 @@ func (n *node) bootKubeletCeph(ctx context.Context) error {
 	return err
 }
 
-// startNodePlugin creates the driver's namespace, the CSIDriver object,
-// the cluster config, and the node plugin's DaemonSet: the driver alone,
-// in node mode, registering itself with the kubelet. The kubelet's root is
-// a temporary directory, mounted at the same path in the container so that
-// the staging and target paths the kubelet passes mean the same there. A
-// kube-controller-manager of its own runs the DaemonSet controller (the
-// harness's runs nothing that needs nodes or pods).
-func (n *node) startNodePlugin(ctx context.Context) error {
-	csiDir := filepath.Join(n.repo, "deploy", "csi")
-	for _, name := range []string{"namespace.yaml", "csidriver.yaml"} {
-		if err := n.kube.applyFile(ctx, filepath.Join(csiDir, name), driverNamespace, false); err != nil {
-			return err
-		}
-	}
-	configFile := filepath.Join(n.dir, "config.json")
-	if err := n.ceph.writeDriverConfig(configFile, clusterID); err != nil {
-		return err
-	}
-	config, err := os.ReadFile(configFile)
-	if err != nil {
-		return err
-	}
-	_, err = n.kube.core.CoreV1().ConfigMaps(driverNamespace).Create(ctx, &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: kubeletConfigMap, Namespace: driverNamespace},
-		Data:       map[string]string{"config.json": string(config)},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("create ConfigMap: %w", err)
-	}
-	_, err = n.kube.core.CoreV1().Secrets(driverNamespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: kubeletSecret, Namespace: driverNamespace},
-		StringData: n.ceph.secrets(),
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("create Secret: %w", err)
-	}
-	if err := n.start("kube-controller-manager-daemonset", n.tool("kube-controller-manager"),
+// startWorkloadControllers starts a kube-controller-manager of its own for
+// what the harness's does not run because nothing there needs nodes or
+// pods: DaemonSets, Deployments (and their ReplicaSets) and Jobs; installs
+// the snapshot CRDs and starts the snapshot-controller (cluster
+// infrastructure, not part of deploy/csi: a host process, as in TestKubernetes).
+func (n *node) startWorkloadControllers(ctx context.Context) error {
+	if err := n.start("kube-controller-manager-workloads", n.tool("kube-controller-manager"),
 		"--kubeconfig="+n.cp.adminKubeconfig,
-		"--controllers=daemonset-controller",
+		"--controllers=daemonset-controller,deployment-controller,replicaset-controller,job-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 	); err != nil {
 		return err
 	}
-	root := n.kubeletRoot()
-	pluginDir := filepath.Join(root, "plugins", driverName)
-	if err := os.MkdirAll(pluginDir, 0o750); err != nil {
+	if err := n.installSnapshotCRDs(ctx); err != nil {
 		return err
 	}
-	if _, err := n.kube.core.AppsV1().DaemonSets(driverNamespace).Create(ctx, nodePluginDaemonSet(root), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create DaemonSet: %w", err)
-	}
-	return nil
-}
-
-// nodePluginDaemonSet is deploy/csi/daemonset-node.yaml without the
-// registrar and liveness-probe containers, for a kubelet whose root is root.
-func nodePluginDaemonSet(root string) *appsv1.DaemonSet {
-	labels := map[string]string{"app.kubernetes.io/name": "cephfs-csi", "app.kubernetes.io/component": "node"}
-	privileged := true
-	noToken := false
-	grace := int64(40)
-	bidirectional := corev1.MountPropagationBidirectional
-	socket := filepath.Join(root, "plugins", driverName, "csi.sock")
-	hostPath := func(name, path string, t corev1.HostPathType) corev1.Volume {
-		return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: &t}}}
-	}
-	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: nodePluginName, Namespace: driverNamespace, Labels: labels},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken:  &noToken,
-					HostNetwork:                   true,
-					DNSPolicy:                     corev1.DNSDefault,
-					TerminationGracePeriodSeconds: &grace,
-					Containers: []corev1.Container{{
-						Name:            "cephfs-csi",
-						Image:           driverImage,
-						ImagePullPolicy: corev1.PullNever,
-						Args: []string{
-							"--mode=node",
-							"--drivername=" + driverName,
-							"--nodeid=$(NODE_ID)",
-							"--endpoint=unix://" + socket,
-							"--kubelet-registration-path=" + socket,
-							"--plugin-registration-dir=" + filepath.Join(root, "plugins_registry"),
-							"--cluster-config=/etc/ceph-csi-config/config.json",
-							"--keys-dir=/run/cephfs-csi/keys",
-							"--default-mounter=fuse",
-							"-v=4",
-						},
-						Env: []corev1.EnvVar{{Name: "NODE_ID", ValueFrom: &corev1.EnvVarSource{
-							FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"},
-						}}},
-						SecurityContext: &corev1.SecurityContext{Privileged: &privileged},
-						VolumeMounts: []corev1.VolumeMount{
-							// Staging and target paths, the CSI socket and
-							// plugins_registry: all below the kubelet's root.
-							{Name: "kubelet-dir", MountPath: root, MountPropagation: &bidirectional},
-							{Name: "host-dev", MountPath: "/dev"},
-							{Name: "host-sys", MountPath: "/sys"},
-							{Name: "keys-dir", MountPath: "/run/cephfs-csi/keys"},
-							{Name: "ceph-csi-config", MountPath: "/etc/ceph-csi-config", ReadOnly: true},
-						},
-					}},
-					Volumes: []corev1.Volume{
-						hostPath("kubelet-dir", root, corev1.HostPathDirectory),
-						hostPath("host-dev", "/dev", corev1.HostPathDirectory),
-						hostPath("host-sys", "/sys", corev1.HostPathDirectory),
-						{Name: "keys-dir", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-						{Name: "ceph-csi-config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: kubeletConfigMap},
-						}}},
-					},
-				},
-			},
-		},
-	}
+	return n.startSnapshotController()
 }
 
 // waitDriverRegistered waits until the node plugin's pod runs and the
 // kubelet's plugin watcher has registered the driver: the CSINode lists it.
 func (n *node) waitDriverRegistered(ctx context.Context) error {
 	err := n.waitUntil(ctx, "node plugin pod Running", 2*time.Minute, func(ctx context.Context) error {
-		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node"})
+		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: nodeLabels})
 		if err != nil {
 			return err
 		}
@@ -261,7 +158,7 @@ func (n *node) createStaticVolume(ctx context.Context) error {
 		return err
 	}
 	n.kubeletSubvolumePath = path
-	pv := staticPV(kubeletPV, n.kubeletVolumeHandle(), kubeletVolSize, kubeletSecret, map[string]string{
+	pv := staticPV(kubeletPV, n.kubeletVolumeHandle(), kubeletVolSize, nodeSecret, map[string]string{
 		"clusterID":      clusterID,
 		"fsName":         n.ceph.fs,
 		"subvolumeGroup": n.ceph.group,
@@ -324,11 +221,11 @@ func (n *node) runVolumePod(ctx context.Context) error {
 	})
 }
 
-// checkUnstaged waits until the kubelet has unpublished and unstaged the
-// volume: nothing mounted below the staging directory or the pods'
-// directories, and no ceph-fuse process for the staging path.
+// checkUnstaged waits until the kubelet has unpublished and unstaged every
+// volume: nothing mounted below the CSI staging directories or the pods'
+// directories, and no ceph-fuse process for a staging path.
 func (n *node) checkUnstaged(ctx context.Context) error {
-	staging := n.kubeletStagingDir()
+	staging := filepath.Join(n.kubeletRoot(), "plugins", "kubernetes.io", "csi")
 	return n.waitUntil(ctx, "the volume unstaged", time.Minute, func(ctx context.Context) error {
 		var left []string
 		for _, dir := range []string{staging, filepath.Join(n.kubeletRoot(), "pods")} {
@@ -352,14 +249,18 @@ func (n *node) checkUnstaged(ctx context.Context) error {
 	})
 }
 
-// deleteNodePlugin deletes the DaemonSet and waits until its pod is gone.
-func (n *node) deleteNodePlugin(ctx context.Context) error {
-	err := n.kube.core.AppsV1().DaemonSets(driverNamespace).Delete(ctx, nodePluginName, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
+// deleteDriver deletes the controller Deployment and the node plugin
+// DaemonSet and waits until their pods are gone.
+func (n *node) deleteDriver(ctx context.Context) error {
+	apps := n.kube.core.AppsV1()
+	if err := apps.Deployments(driverNamespace).Delete(ctx, controllerName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	return n.waitGone(ctx, "the node plugin's pod", 2*time.Minute, func(ctx context.Context) error {
-		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=node"})
+	if err := apps.DaemonSets(driverNamespace).Delete(ctx, nodePluginName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return n.waitGone(ctx, "the driver's pods", 2*time.Minute, func(ctx context.Context) error {
+		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cephfs-csi"})
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ import (
 // teardown stops the kubelet, removes every pod sandbox from containerd,
 // stops containerd and the control plane, kills what the shims and the node
 // plugin (ceph-fuse) left, unmounts everything below n.dir, wipes the Ceph
-// cluster, removes the CNI bridge and the kubelet's
+// cluster, removes the CNI bridge, the node's address and the kubelet's
 // cgroups and then n.dir, whatever state the test left. Whatever is left
 // behind is an error of the test.
 func (n *node) teardown(t *testing.T) {
@@ -71,6 +71,11 @@ func (n *node) teardown(t *testing.T) {
 	if exec.Command("ip", "link", "show", cniBridge).Run() == nil { // else no pod got a network
 		if out, err := exec.Command("ip", "link", "del", cniBridge).CombinedOutput(); err != nil {
 			t.Errorf("teardown: remove bridge %s: %v: %s", cniBridge, err, out)
+		}
+	}
+	if out, _ := exec.Command("ip", "-o", "addr", "show", "dev", "lo").Output(); strings.Contains(string(out), " "+nodeAddressCIDR+" ") {
+		if out, err := exec.Command("ip", "addr", "del", nodeAddressCIDR, "dev", "lo").CombinedOutput(); err != nil {
+			t.Errorf("teardown: remove %s from lo: %v: %s", nodeAddressCIDR, err, out)
 		}
 	}
 	if left := n.removeHostFiles(); len(left) != 0 {
@@ -154,7 +159,8 @@ func removeKubeletCgroups() []string {
 //     (a constant of the device plugin API, not below --root-dir);
 //   - the symlinks to the containers' logs in /var/log/containers;
 //   - libcni's cache, /var/lib/cni/results (containerd 1.6 does not set it);
-//   - the shims' sockets and fifos and runc's state under /run/containerd.
+//   - the shims' sockets and fifos and runc's state under /run/containerd;
+//   - the hostPath volumes of deploy/csi outside the kubelet root.
 //
 // Those that did not exist before the test are removed after it, if empty.
 var hostDirs = []string{
@@ -162,6 +168,9 @@ var hostDirs = []string{
 	"/var/log/containers",
 	"/var/lib/cni/results", "/var/lib/cni",
 	"/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd",
+	// the node plugin's hostPath for modprobe: containerd creates a
+	// missing source of a bind mount (this machine has no modules)
+	"/lib/modules",
 }
 
 // missing returns those of dirs that do not exist.

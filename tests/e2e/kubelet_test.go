@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,22 +18,33 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// TestKubelet is the first step towards `make e2e-kubelet`: a real kubelet,
-// with containerd and runc, running pods on this machine. It starts the
-// control plane of the e2e harness (etcd, kube-apiserver,
-// kube-controller-manager) and kube-scheduler, then containerd with its own
-// root, state, socket and CNI configuration, loads the images that
-// hack/e2e-kubelet.sh assembles (no registry), starts the kubelet, waits for
-// the Node to be Ready, runs a busybox pod that writes and reads a file in
-// an emptyDir, and deletes it and a pod that runs until it is deleted. Then
-// the node plugin: the driver's image (hack/image.sh) is imported, a Ceph
-// cluster of its own booted (_build/cluster-kubelet), and the driver runs as
-// a DaemonSet pod that registers itself with the kubelet (the CSINode lists
-// it); the kubelet stages and publishes a static PV of a subvolume into a
-// busybox pod that writes a file, which the test reads through the staging
-// mount and through a ceph-fuse mount of its own; deleting the pod must
-// unstage the volume (no mount, no ceph-fuse left). Each phase is timed. Everything it started is stopped, unmounted and removed at
-// the end, also when it fails or is interrupted (see teardown).
+// TestKubelet runs the driver the way users do: a real kubelet, with
+// containerd and runc, runs it from its image, installed from deploy/csi-builtin,
+// and mounts its volumes into pods. It starts the control plane of the e2e
+// harness (etcd, kube-apiserver, kube-controller-manager) and
+// kube-scheduler, then containerd with its own root, state, socket and CNI
+// configuration, loads the images that hack/e2e-kubelet.sh assembles (no
+// registry: pause, busybox, PostgreSQL 15 and the CSI sidecars) and
+// hack/image.sh's driver image, starts the kubelet and waits for the Node to
+// be Ready; busybox pods check the runtime. Then, on a Ceph cluster of its
+// own (_build/cluster-kubelet):
+//   - the driver from deploy/csi-builtin: the node plugin DaemonSet registers
+//     itself with the kubelet (the CSINode lists it), the controller
+//     Deployment's sidecars provision, expand and snapshot;
+//   - a static PV staged and published into a pod, unstaged on delete;
+//   - deploy/examples' PostgreSQL Deployment on a provisioned claim, pgbench
+//     as a Job, the pod replaced (the rows stay), the claim expanded under
+//     the running server (df in the container shows it);
+//   - a ReadWriteMany claim shared by two pods, a ReadOnlyMany claim restored
+//     from its snapshot;
+//   - the kubelet restarted under the running server: nothing remounted,
+//     nothing restarted;
+//   - the node plugin's pod deleted under the server: what becomes of the
+//     ceph-fuse mount is recorded (the baseline of mounts that outlive it);
+//   - everything deleted: no subvolume, mount, ceph-fuse or key file left.
+//
+// Each phase is timed. Everything it started is stopped, unmounted and
+// removed at the end, also when it fails or is interrupted (see teardown).
 //
 // It runs only when CEPHFS_CSI_E2E_KUBELET=1 (and CEPHFS_CSI_E2E_BIN is set),
 // as root.
@@ -63,7 +75,7 @@ func TestKubelet(t *testing.T) {
 
 	start := time.Now()
 	t.Cleanup(func() { t.Logf("kubelet e2e wall time: %v", time.Since(start).Round(100*time.Millisecond)) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,8 +91,9 @@ func TestKubelet(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.work = work
-	n := &node{env: e, name: kubeletNodeName, dir: work, hostDirs: missing(hostDirs)}
+	n := &node{env: e, name: kubeletNodeName, dir: work, hostDirs: missing(hostDirs), timings: map[string]time.Duration{}}
 	t.Cleanup(func() { n.teardown(t) })
+	t.Cleanup(func() { n.summarize(t) }) // first: also when a phase failed
 
 	phase := func(name string, fn func(context.Context) error) {
 		t.Helper()
@@ -104,14 +117,43 @@ func TestKubelet(t *testing.T) {
 	phase("build the driver image", n.buildDriverImage)
 	phase("import the driver image", n.importDriverImage)
 	phase("boot the Ceph cluster", n.bootKubeletCeph)
-	phase("start the node plugin", n.startNodePlugin)
+	phase("start the workload controllers and the snapshot-controller", n.startWorkloadControllers)
+	phase("install the driver from "+builtinOverlay, n.installDriver)
 	phase("wait for the driver's registration", n.waitDriverRegistered)
+	phase("wait for the controller", n.waitController)
+	phase("install the examples' secrets and classes", n.installExamples)
 	phase("create a static PV and its claim", n.createStaticVolume)
 	phase("run a pod with the CephFS volume", n.runVolumePod)
 	phase("delete the pod with the volume", func(ctx context.Context) error { return n.deletePod(ctx, kubeletVolumePod) })
 	phase("check the kubelet unstaged the volume", n.checkUnstaged)
 	phase("read the file from the subvolume", n.readSubvolume)
-	phase("delete the node plugin", n.deleteNodePlugin)
+	phase("run the example PostgreSQL Deployment on a provisioned claim", n.startPostgres)
+	phase("run pgbench", n.runPgbench)
+	phase("replace the PostgreSQL pod", n.replacePostgresPod)
+	phase("expand the claim under the running server", n.expandPostgresClaim)
+	phase("share a ReadWriteMany claim between two pods", n.sharePodsRWX)
+	phase("restore a snapshot as a ReadOnlyMany claim", n.restoreReadOnly)
+	phase("restart the kubelet", n.restartKubelet)
+	phase("delete the node plugin pod under PostgreSQL (baseline)", n.deleteNodePluginPod)
+	phase("delete everything and check nothing is left", n.deleteEverything)
+	phase("delete the driver", n.deleteDriver)
+}
+
+// summarize logs what the workload phases measured.
+func (n *node) summarize(t *testing.T) {
+	names := make([]string, 0, len(n.timings))
+	for name := range n.timings {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Logf("timing %s: %v", name, n.timings[name].Round(time.Millisecond))
+	}
+	t.Logf("pgbench (scale %d, 4 clients, 20 s): %s tps; rows (accounts history) %s", pgbenchScale, n.pgbenchTPS, n.rowsSeen)
+	t.Logf("df after the expansion: %s", n.dfAfterExpansion)
+	for _, line := range n.pluginDeletion {
+		t.Logf("node plugin pod deleted: %s", line)
+	}
 }
 
 const (
@@ -123,6 +165,13 @@ const (
 	cniBinDir = "/usr/lib/cni"
 	// cniBridge is the bridge the CNI configuration creates; removed at the end.
 	cniBridge = "cephfscsi0"
+	// nodeAddress, the Node's InternalIP, is an address of the test's on
+	// the loopback interface: the kubelet refuses a loopback node IP
+	// ("nodeIP can't be loopback address") and then reports no address, so
+	// the API server could not reach it for logs and exec (this kernel has
+	// no dummy interfaces). Removed at the end.
+	nodeAddress     = "10.77.77.1"
+	nodeAddressCIDR = nodeAddress + "/32"
 	// pauseImage is what hack/e2e-kubelet.sh tags its pause image, and the
 	// kubelet's and containerd's default sandbox image.
 	pauseImage = "registry.k8s.io/pause:3.10"
@@ -141,12 +190,23 @@ type node struct {
 	name       string
 	dir        string
 	images     []string // docker-archives to import
+	imageRefs  []string // what they are tagged
 	hostDirs   []string // of hostDirs, those that did not exist before the test
 	containerd *process
 	kubelet    *process
 
 	driverImageFile      string // hack/image.sh's tarball
 	kubeletSubvolumePath string // the static volume's path in the filesystem
+	kubeletArgs          []string
+
+	// What the workload phases found, for the summary.
+	timings          map[string]time.Duration
+	postgresPassword string
+	postgresPod      *corev1.Pod
+	pgbenchTPS       string
+	rowsSeen         string   // pgbench's row counts, "accounts history"
+	dfAfterExpansion string   // df's line for the expanded volume
+	pluginDeletion   []string // what deleting the node plugin pod did
 }
 
 func (n *node) containerdDir() string  { return filepath.Join(n.dir, "containerd") }
@@ -170,13 +230,14 @@ func (n *node) runScript(ctx context.Context, script string, args ...string) (st
 // buildImages runs hack/e2e-kubelet.sh, which writes the pause and busybox
 // docker-archives.
 func (n *node) buildImages(ctx context.Context, dir string) error {
-	out, err := n.runScript(ctx, "e2e-kubelet.sh", "images", dir)
+	out, err := n.runScript(ctx, "e2e-kubelet.sh", "images", dir, n.bin)
 	if err != nil {
 		return err
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		file, _, _ := strings.Cut(line, " ")
+		file, ref, _ := strings.Cut(line, " ")
 		n.images = append(n.images, file)
+		n.imageRefs = append(n.imageRefs, ref)
 	}
 	return nil
 }
@@ -317,7 +378,7 @@ func (n *node) importImages(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, ref := range []string{pauseImage, busyboxImage} {
+	for _, ref := range n.imageRefs {
 		repo, tag, _ := strings.Cut(ref[strings.LastIndex(ref, "/")+1:], ":")
 		if !strings.Contains(out, repo) || !strings.Contains(out, tag) {
 			return fmt.Errorf("CRI does not list %s after the import:\n%s", ref, out)
@@ -340,6 +401,9 @@ func (n *node) startKubelet(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, "mount", "--make-rshared", root).CombinedOutput(); err != nil {
 		return fmt.Errorf("make %s rshared: %w: %s", root, err, out)
 	}
+	if err := addNodeAddress(ctx); err != nil {
+		return err
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -359,7 +423,7 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 containerRuntimeEndpoint: unix://%s
-address: 127.0.0.1
+address: %s
 port: %d
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -384,20 +448,34 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 makeIPTablesUtilChains: false
-`, n.containerdSock(), port, healthz, n.cp.pki.CAFile, filepath.Join(n.dir, "pod-logs"))
+`, n.containerdSock(), nodeAddress, port, healthz, n.cp.pki.CAFile, filepath.Join(n.dir, "pod-logs"))
 	configFile := filepath.Join(n.dir, "kubelet.yaml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		return err
 	}
-	p, err := startProcess(n.logs, "kubelet", n.tool("kubelet"),
-		"--config="+configFile,
-		"--kubeconfig="+n.cp.adminKubeconfig,
-		"--root-dir="+root,
-		"--cert-dir="+filepath.Join(root, "pki"), // default: /var/lib/kubelet/pki
-		"--hostname-override="+n.name,
-		"--node-ip=127.0.0.1",
+	n.kubeletArgs = []string{
+		"--config=" + configFile,
+		"--kubeconfig=" + n.cp.adminKubeconfig,
+		"--root-dir=" + root,
+		"--cert-dir=" + filepath.Join(root, "pki"), // default: /var/lib/kubelet/pki
+		"--hostname-override=" + n.name,
+		"--node-ip=" + nodeAddress,
 		"--v=2",
-	)
+	}
+	return n.launchKubelet("kubelet")
+}
+
+// addNodeAddress adds nodeAddress to the loopback interface.
+func addNodeAddress(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, "ip", "addr", "add", nodeAddressCIDR, "dev", "lo").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip addr add %s dev lo: %w: %s", nodeAddressCIDR, err, out)
+	}
+	return nil
+}
+
+// launchKubelet starts the kubelet process, its log in NAME.log.
+func (n *node) launchKubelet(name string) error {
+	p, err := startProcess(n.logs, name, n.tool("kubelet"), n.kubeletArgs...)
 	if err != nil {
 		return err
 	}
@@ -476,14 +554,19 @@ func newBusyboxPod(name, container, script string) *corev1.Pod {
 }
 
 // startPod creates pod (kube-scheduler places it) and waits until its phase
-// is want; any other end is final.
+// is want.
 func (n *node) startPod(ctx context.Context, pod *corev1.Pod, want corev1.PodPhase) error {
-	pods := n.kube.core.CoreV1().Pods(testNamespace)
-	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	if _, err := n.kube.core.CoreV1().Pods(testNamespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create pod: %w", err)
 	}
-	err := n.waitUntil(ctx, "pod "+pod.Name+" "+string(want), 2*time.Minute, func(ctx context.Context) error {
-		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+	return n.waitPodPhase(ctx, pod.Name, want)
+}
+
+// waitPodPhase waits until the pod's phase is want; any other end is final.
+func (n *node) waitPodPhase(ctx context.Context, name string, want corev1.PodPhase) error {
+	pods := n.kube.core.CoreV1().Pods(testNamespace)
+	err := n.waitUntil(ctx, "pod "+name+" "+string(want), 2*time.Minute, func(ctx context.Context) error {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
@@ -496,7 +579,7 @@ func (n *node) startPod(ctx context.Context, pod *corev1.Pod, want corev1.PodPha
 		return fmt.Errorf("phase %s on node %q", p.Status.Phase, p.Spec.NodeName)
 	})
 	if err != nil {
-		return fmt.Errorf("%w; events: %s", err, n.events(ctx, "Pod", pod.Name))
+		return fmt.Errorf("%w; events: %s", err, n.events(ctx, "Pod", name))
 	}
 	return nil
 }
@@ -510,10 +593,8 @@ func (n *node) runBusybox(ctx context.Context) error {
 	if err := n.startPod(ctx, newBusyboxPod(busyboxPod, "busybox", script), corev1.PodSucceeded); err != nil {
 		return err
 	}
-	// The termination message is the file as the container read it back.
-	// The log comes from the runtime: the API server cannot fetch it from
-	// the kubelet, as it dials the Node's Hostname address first, and
-	// "e2e-kubelet" does not resolve.
+	// The termination message is the file as the container read it back,
+	// the log is what the API server fetches from the kubelet.
 	p, err := n.kube.core.CoreV1().Pods(testNamespace).Get(ctx, busyboxPod, metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -524,15 +605,11 @@ func (n *node) runBusybox(ctx context.Context) error {
 	if msg := strings.TrimSpace(p.Status.ContainerStatuses[0].State.Terminated.Message); msg != text {
 		return fmt.Errorf("the termination message is %q, want %q", msg, text)
 	}
-	id, err := n.crictl(ctx, "ps", "-a", "-q", "--name", "busybox")
+	log, err := n.kube.core.CoreV1().Pods(testNamespace).GetLogs(busyboxPod, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("the pod's log: %w", err)
 	}
-	log, err := n.crictl(ctx, "logs", strings.TrimSpace(id))
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(log) != text {
+	if strings.TrimSpace(string(log)) != text {
 		return fmt.Errorf("the container's log is %q, want %q", log, text)
 	}
 	return nil
