@@ -3,7 +3,7 @@
 # development and tests of the CephFS CSI driver.
 #
 # Usage:
-#   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT] [--ceph RELEASE]
+#   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT] [--ceph RELEASE] [--address IP]
 #   hack/cluster.sh down   DIR   # stop all daemons of the cluster (keeps DIR)
 #   hack/cluster.sh wipe   DIR   # down + rm -rf DIR
 #   hack/cluster.sh status DIR   # print "healthy" and exit 0 if usable, else exit 1
@@ -11,13 +11,24 @@
 #   hack/cluster.sh mon-stop  DIR  # stop only the monitor (simulate a lost cluster)
 #   hack/cluster.sh mon-start DIR  # restart the monitor and wait until usable
 #
-# The cluster runs as root without systemd, entirely inside DIR and on
-# 127.0.0.1: one mon (msgr2 only), one mgr (volumes module), one OSD backed by
-# memstore (RAM, data is lost when the OSD stops), one MDS, one CephFS
-# filesystem (pools FS-metadata, FS-data0 and the extra data pool FS-data1)
-# and one subvolume group. Several clusters can run side by side: each one
-# gets its own mon port (3300, else the first free port in 3301..3399) and its
-# own range of daemon ports (6800-6899 for mon port 3300, +100 per mon port).
+# The cluster runs as root without systemd, entirely inside DIR and on one
+# IPv4 address, IP (127.0.0.1 unless --address says otherwise): one mon
+# (msgr2 only), one mgr (volumes module), one OSD backed by memstore (RAM,
+# data is lost when the OSD stops), one MDS, one CephFS filesystem (pools
+# FS-metadata, FS-data0 and the extra data pool FS-data1) and one subvolume
+# group. Several clusters can run side by side: each one gets its own mon
+# port (3300, else the first free port in 3301..3399) and its own range of
+# daemon ports (6800-6899 for mon port 3300, +100 per mon port).
+#
+# --address IP: every daemon binds and advertises IP, a dotted-quad IPv4
+# address of an interface of the network namespace `up` runs in (e.g. a
+# bridge that a VM is attached to, inside `ip netns exec NS`); the loopback
+# interface must be up there too, since local traffic goes through it
+# whatever the address. `up` remembers IP in DIR/cluster.env: later commands
+# use it without being told, and `up` refuses another address while the
+# cluster's daemons run (`down` it first). Commands that talk to the cluster
+# (up, status, mon-start) must run in the daemons' network namespace; down,
+# wipe and mon-stop only signal processes and work from anywhere.
 #
 # RELEASE is the Ceph release of the daemons: pacific (the default, the
 # host's Debian 12 packages), reef or tentacle (from a Debian root that
@@ -28,9 +39,9 @@
 # same values as shell variables.
 #
 # Monitor addresses: the mon speaks msgr2 only. Clients may use either
-# "127.0.0.1:PORT" or "v2:127.0.0.1:PORT": for a bare address with a port
-# other than 3300 Pacific clients hunt both v1:... and v2:... in parallel and
-# the v2 attempt wins.
+# "IP:PORT" or "v2:IP:PORT": for a bare address with a port other than 3300
+# Pacific clients hunt both v1:... and v2:... in parallel and the v2 attempt
+# wins.
 
 set -euo pipefail
 
@@ -44,13 +55,15 @@ readonly CLI_TIMEOUT=20         # hard limit for one ceph CLI call
 readonly CONNECT_TIMEOUT=10     # --connect-timeout of one ceph CLI call
 readonly MEMSTORE_BYTES=$((4 * 1024 * 1024 * 1024))
 readonly MARKER=".hack-cluster-sh"    # marks DIR as created by this script
+readonly DEFAULT_ADDRESS=127.0.0.1    # IP without --address (and of clusters booted before it)
 readonly DESC_VERSION=1               # format of DIR/cluster.json (tests/clusterdesc.Version)
 readonly GLOBAL_LOCK="/tmp/.hack-cluster-sh.lock"   # serialises port selection
 readonly DAEMONS=(mon.a mgr.x osd.0 mds.a)
 readonly PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev)
 
 # Cluster settings; loaded from / saved to DIR/cluster.env.
-DIR="" NAME="" FS="" GROUP="" PORT="" FSID="" RELEASE=""
+DIR="" NAME="" FS="" GROUP="" PORT="" FSID="" RELEASE="" ADDRESS=""
+ADDRESS_ORIGIN="" # where ADDRESS comes from, for error messages
 PREV_PORT=""   # mon port of a cluster being re-created: tried first
 CONF="" KEYRING=""
 
@@ -116,12 +129,16 @@ load_env() {
 		PORT) PORT=$v ;;
 		FSID) FSID=$v ;;
 		RELEASE) RELEASE=$v ;;
+		ADDRESS) ADDRESS=$v ;;
 		*) ;; # written by a newer version of this script: not ours to read
 		esac
 	done <"$DIR/cluster.env"
 	[[ -n "$PORT" && -n "$FS" && -n "$GROUP" && -n "$FSID" ]] || die "$DIR/cluster.env is incomplete"
 	RELEASE=${RELEASE:-pacific} # clusters booted before releases were a choice
 	set_release
+	ADDRESS=${ADDRESS:-$DEFAULT_ADDRESS} # clusters booted before --address
+	ADDRESS_ORIGIN="remembered in $DIR/cluster.env"
+	check_address "$ADDRESS" "ADDRESS in $DIR/cluster.env"
 }
 
 # is_cluster_dir: DIR was created by this script (possibly a failed boot).
@@ -131,13 +148,95 @@ is_cluster_dir() { [[ -f "$DIR/$MARKER" || -f "$DIR/cluster.env" ]]; }
 env_complete() { (load_env) >/dev/null 2>&1; }
 
 save_env() {
-	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\nRELEASE=%s\n' \
-		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" "$RELEASE" >"$DIR/cluster.env"
+	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\nRELEASE=%s\nADDRESS=%s\n' \
+		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" "$RELEASE" "$ADDRESS" >"$DIR/cluster.env"
 }
 
 # mon_addr_plain / mon_addr_v2 print the monitor address as clients give it.
-mon_addr_plain() { echo "127.0.0.1:$PORT"; }
-mon_addr_v2() { echo "v2:127.0.0.1:$PORT"; }
+mon_addr_plain() { echo "$ADDRESS:$PORT"; }
+mon_addr_v2() { echo "v2:$ADDRESS:$PORT"; }
+
+# ---------------------------------------------------------------------------
+# the cluster's address
+
+# check_address IP WHAT: fail unless IP is an IPv4 address in dotted-quad
+# form (four decimal numbers 0..255, no leading zeros) that a daemon can
+# bind and advertise; WHAT names where IP comes from.
+check_address() {
+	local ip=$1 what=$2 o
+	if [[ ! "$ip" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+		case "$ip" in
+		"") die "$what is empty: want an IPv4 address such as 10.77.0.1" ;;
+		*:*) die "$what '$ip' is not an IPv4 address: the cluster binds IPv4 only; want a dotted quad such as 10.77.0.1" ;;
+		*/*) die "$what '$ip' has a prefix length: give the address alone (the cluster's public network is IP/32)" ;;
+		*) die "$what '$ip' is not an IPv4 address in dotted-quad form: want four decimal numbers 0..255 separated by dots, such as 10.77.0.1 (no host names)" ;;
+		esac
+	fi
+	local -a octets
+	IFS=. read -r -a octets <<<"$ip"
+	for o in "${octets[@]}"; do
+		[[ "$o" == 0 || "$o" != 0* ]] || die "$what '$ip': octet '$o' has a leading zero (octal to some parsers); write it without"
+		((${#o} <= 3 && 10#$o <= 255)) || die "$what '$ip': octet '$o' is greater than 255"
+	done
+	o=${octets[0]}
+	((o != 0)) || die "$what '$ip' is in 0.0.0.0/8 (\"this network\", 0.0.0.0 binds every address): not an address a daemon can advertise"
+	((o < 224 || o > 239)) || die "$what '$ip' is a multicast address: not an address a daemon can bind"
+	((o < 240)) || die "$what '$ip' is in the reserved/broadcast range 240.0.0.0/4: not an address a daemon can bind"
+}
+
+# check_local_address: fail unless this network namespace can bind and reach
+# ADDRESS: it must be local (on one of its interfaces, or in 127.0.0.0/8)
+# and the loopback interface must be up, since local traffic goes through
+# it whatever the address (with lo down, a daemon binds IP but nobody,
+# itself included, can connect to it: the boot would time out).
+check_local_address() {
+	command -v ip >/dev/null 2>&1 || return 0 # cannot tell: a wrong address fails the boot
+	local route link up_re='<([A-Z0-9_-]+,)*UP[,>]'
+	route=$(ip -4 -o route get "$ADDRESS" 2>/dev/null) || route=""
+	[[ "$route" == "local $ADDRESS "* ]] ||
+		die "address $ADDRESS ($ADDRESS_ORIGIN) is not an address of this network namespace (see 'ip -4 addr'): assign it to an interface, or run $PROG inside the network namespace that has it (ip netns exec NS $PROG ...)"
+	link=$(ip -o link show dev lo 2>/dev/null) || link=""
+	[[ "$link" =~ $up_re ]] ||
+		die "the loopback interface of this network namespace is down: local connections to $ADDRESS would hang ('ip link set lo up' first)"
+}
+
+# foreign_netns: if a running daemon of the cluster lives in another network
+# namespace than this script, describe that namespace and succeed. Commands
+# that talk to the cluster cannot reach it from here; `up` would mistake it
+# for a dead cluster and re-create it.
+foreign_netns() {
+	local d pid ns mine name
+	mine=$(readlink /proc/self/ns/net) || return 1
+	for d in "${DAEMONS[@]}"; do
+		pid=$(daemon_pid "$d") || continue
+		ns=$(readlink "/proc/$pid/ns/net") || continue
+		[[ "$ns" != "$mine" ]] || continue
+		name=$(ip netns identify "$pid" 2>/dev/null) || name=""
+		if [[ -n "$name" ]]; then
+			echo "network namespace '$name' (ip netns exec $name ...)"
+		else
+			echo "network namespace $ns (that of pid $pid)"
+		fi
+		return 0
+	done
+	return 1
+}
+
+# check_netns: fail if the cluster's daemons run in another network namespace.
+check_netns() {
+	local where
+	where=$(foreign_netns) || return 0
+	die "the daemons of cluster '$NAME' ($DIR) run in $where, not in this one: run $PROG there"
+}
+
+# any_daemon_alive: true if some daemon of the cluster runs.
+any_daemon_alive() {
+	local d
+	for d in "${DAEMONS[@]}"; do
+		daemon_alive "$d" && return 0
+	done
+	return 1
+}
 
 # describe: the cluster's description, one "ENV_NAME jsonKey value" line per
 # field (values never hold a newline). `env` and DIR/cluster.json are both
@@ -466,8 +565,11 @@ write_conf() {
 fsid = $FSID
 mon host = [$(mon_addr_v2)]
 mon initial members = a
-public addr = 127.0.0.1
-public network = 127.0.0.1/32
+public addr = $ADDRESS
+public network = $ADDRESS/32
+# else the OSD picks its cluster address by looking for an interface address
+# in the public network: an address only routed locally (127.0.0.2) has none
+cluster addr = $ADDRESS
 ms bind ipv4 = true
 ms bind ipv6 = false
 ms bind msgr1 = false
@@ -722,7 +824,7 @@ print_ready() {
 cmd_up() {
 	set_paths "${1:-}"
 	shift
-	local want_name="" want_fs="myfs" want_group="csi" want_port="" want_release=pacific
+	local want_name="" want_fs="myfs" want_group="csi" want_port="" want_release=pacific want_address=""
 	while (($#)); do
 		case "$1" in
 		--name) want_name=${2:?--name needs a value}; shift 2 ;;
@@ -730,6 +832,8 @@ cmd_up() {
 		--group) want_group=${2:?--group needs a value}; shift 2 ;;
 		--port) want_port=${2:?--port needs a value}; shift 2 ;;
 		--ceph) want_release=${2:?--ceph needs a value}; shift 2 ;;
+		--address) want_address=${2:?--address needs a value}; shift 2 ;;
+		--address=*) want_address=${1#*=}; [[ -n "$want_address" ]] || die "--address needs a value"; shift ;;
 		--ceph=*) want_release=${1#*=}; shift ;;
 		--name=*) want_name=${1#*=}; shift ;;
 		--fs=*) want_fs=${1#*=}; shift ;;
@@ -744,11 +848,23 @@ cmd_up() {
 	[[ "$want_group" =~ ^[A-Za-z0-9_.-]+$ ]] || die "invalid --group '$want_group'"
 	[[ -z "$want_port" || "$want_port" =~ ^[0-9]+$ ]] || die "invalid --port '$want_port'"
 	[[ " $RELEASES " == *" $want_release "* ]] || die "invalid --ceph '$want_release' (want one of: $RELEASES)"
+	[[ -z "$want_address" ]] || check_address "$want_address" --address
 
 	if is_cluster_dir; then
 		if env_complete; then
 			load_env
+			if [[ -n "$want_address" && "$want_address" != "$ADDRESS" ]] && any_daemon_alive; then
+				die "cluster '$NAME' in $DIR runs on $ADDRESS, not on --address $want_address: the address of a running cluster cannot change; '$PROG down $DIR' it first (its data is lost), or leave out --address"
+			fi
+			# A cluster running in another network namespace looks dead from here.
+			check_netns
+			local had_address=$ADDRESS
+			if [[ -n "$want_address" ]]; then
+				ADDRESS=$want_address ADDRESS_ORIGIN="--address"
+			fi
+			check_local_address
 			if [[ "$FS" == "$want_fs" && "$GROUP" == "$want_group" && "$RELEASE" == "$want_release" &&
+				"$ADDRESS" == "$had_address" &&
 				(-z "$want_port" || "$PORT" == "$want_port") ]]; then
 				if reuse_cluster; then
 					if [[ -n "$want_name" && "$NAME" != "$want_name" ]]; then
@@ -775,6 +891,13 @@ cmd_up() {
 		die "$DIR exists, is not empty and was not created by $PROG; refusing to use it"
 	fi
 
+	# Without --address, a re-created cluster keeps the address it had.
+	if [[ -n "$want_address" ]]; then
+		ADDRESS=$want_address ADDRESS_ORIGIN="--address"
+	elif [[ -z "$ADDRESS" ]]; then
+		ADDRESS=$DEFAULT_ADDRESS ADDRESS_ORIGIN="the default"
+	fi
+	check_local_address
 	ensure_packages
 	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port RELEASE=$want_release
 	set_release
@@ -808,6 +931,11 @@ cmd_status() {
 	set_paths "${1:-}"
 	[[ -f "$DIR/cluster.env" ]] || { echo "no cluster in $DIR"; return 1; }
 	load_env
+	local where
+	if where=$(foreign_netns); then
+		echo "unreachable from this network namespace: its daemons run in $where"
+		return 1
+	fi
 	if healthy; then
 		echo "healthy"
 		return 0
@@ -839,6 +967,8 @@ cmd_mon_stop() {
 cmd_mon_start() {
 	set_paths "${1:-}"
 	load_env
+	check_netns
+	check_local_address
 	if ! daemon_alive mon.a; then
 		port_listening "$PORT" && die "mon port $PORT of cluster '$NAME' is in use by another process"
 		start_daemon mon.a
@@ -847,8 +977,9 @@ cmd_mon_start() {
 	wait_for "the cluster to be usable after mon restart" "$deadline" usable
 }
 
+# usage: the command lines under "# Usage:" in the header comment.
 usage() {
-	sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+	awk '/^# Usage:$/ { on = 1; next } on && /^#$/ { exit } on { sub(/^# ?/, ""); print }' "$0" >&2
 	exit 2
 }
 
