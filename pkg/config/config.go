@@ -122,18 +122,51 @@ func (c *Cluster) MonHost() string {
 // A port is not added where the entry has none.
 func (c *Cluster) MonitorAddrs() []string {
 	var out []string
+	for _, m := range c.monitors() {
+		out = append(out, m.addr)
+	}
+	return out
+}
+
+// Msgr2Addrs returns those of MonitorAddrs that the config marks as msgr2
+// endpoints: a "v2:" address, or an unmarked one on msgr2's port 3300. The
+// kernel client speaks one protocol to every monitor it is given, so it
+// must be given only the addresses that speak it.
+func (c *Cluster) Msgr2Addrs() []string {
+	var out []string
+	for _, m := range c.monitors() {
+		if m.msgr2 {
+			out = append(out, m.addr)
+		}
+	}
+	return out
+}
+
+// monitor is one address of a monitor entry.
+type monitor struct {
+	addr  string
+	msgr2 bool
+}
+
+func (c *Cluster) monitors() []monitor {
+	var out []monitor
 	for _, entry := range c.Monitors {
 		entry = strings.TrimSpace(entry)
 		if strings.HasPrefix(entry, "[v") || strings.HasPrefix(entry, "[V") {
 			entry = strings.Trim(entry, "[]")
 		}
 		for _, a := range strings.Split(entry, ",") {
-			a = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(a), "v1:"), "v2:")
+			a = strings.TrimSpace(a)
+			lower := strings.ToLower(a)
+			v1, v2 := strings.HasPrefix(lower, "v1:"), strings.HasPrefix(lower, "v2:")
+			if v1 || v2 {
+				a = a[3:]
+			}
 			if i := strings.Index(a, "/"); i >= 0 {
 				a = a[:i]
 			}
 			if a != "" {
-				out = append(out, a)
+				out = append(out, monitor{addr: a, msgr2: v2 || (!v1 && strings.HasSuffix(a, ":3300"))})
 			}
 		}
 	}

@@ -90,6 +90,12 @@ func TestMonitorAddrs(t *testing.T) {
 	if got := c.MonitorAddrs(); !slices.Equal(got, want) {
 		t.Errorf("MonitorAddrs() = %v, want %v", got, want)
 	}
+	// msgr2: the v2: ones and an unmarked one on 3300, not v1:…:3300.
+	c.Monitors = append(c.Monitors, "v1:10.0.0.4:3300", "V2:10.0.0.5:3301")
+	want2 := []string{"10.0.0.2:3300", "10.0.0.3:3300", "[::1]:3300", "10.0.0.5:3301"}
+	if got := c.Msgr2Addrs(); !slices.Equal(got, want2) {
+		t.Errorf("Msgr2Addrs() = %v, want %v", got, want2)
+	}
 }
 
 func TestSubvolumeGroup(t *testing.T) {

@@ -16,10 +16,13 @@ import (
 // Request describes one mount of a CephFS path.
 type Request struct {
 	Monitors []string // plain addresses (config.Cluster.MonitorAddrs)
-	FSName   string
-	Path     string // path inside the filesystem (the subvolume root)
-	Creds    contract.Credentials
-	Options  []string // validated extra options
+	// Msgr2Monitors are those of Monitors that speak msgr2
+	// (config.Cluster.Msgr2Addrs).
+	Msgr2Monitors []string
+	FSName        string
+	Path          string // path inside the filesystem (the subvolume root)
+	Creds         contract.Credentials
+	Options       []string // validated extra options
 }
 
 // Mounter mounts a Request on a target directory.

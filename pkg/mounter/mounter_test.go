@@ -20,11 +20,12 @@ func testRequest(opts ...string) Request {
 	return Request{
 		// Plain addresses, as config.Cluster.MonitorAddrs makes them from
 		// "v2:10.0.0.1:3300" and "[v2:10.0.0.2:3300,v1:10.0.0.2:6789]".
-		Monitors: []string{"10.0.0.1:3300", "10.0.0.2:3300", "10.0.0.2:6789"},
-		FSName:   "myfs",
-		Path:     "/volumes/csi/csi-vol-x/uuid",
-		Creds:    contract.Credentials{ID: "csi-node", Key: testKey},
-		Options:  opts,
+		Monitors:      []string{"10.0.0.1:3300", "10.0.0.2:3300", "10.0.0.2:6789"},
+		Msgr2Monitors: []string{"10.0.0.1:3300", "10.0.0.2:3300"},
+		FSName:        "myfs",
+		Path:          "/volumes/csi/csi-vol-x/uuid",
+		Creds:         contract.Credentials{ID: "csi-node", Key: testKey},
+		Options:       opts,
 	}
 }
 
@@ -116,7 +117,8 @@ func TestKernelMount(t *testing.T) {
 	if err := k.Mount(context.Background(), testRequest("noatime"), "/stage"); err != nil {
 		t.Fatal(err)
 	}
-	if want := "10.0.0.1:3300,10.0.0.2:3300,10.0.0.2:6789:/volumes/csi/csi-vol-x/uuid"; gotSource != want {
+	// msgr2 (ms_mode=prefer-crc): the msgr2 monitors only.
+	if want := "10.0.0.1:3300,10.0.0.2:3300:/volumes/csi/csi-vol-x/uuid"; gotSource != want {
 		t.Errorf("source %q, want %q", gotSource, want)
 	}
 	if len(gotOpts) != 5 || gotOpts[0] != "name=csi-node" || !strings.HasPrefix(gotOpts[1], "secretfile="+keyDir) ||
@@ -131,17 +133,41 @@ func TestKernelMount(t *testing.T) {
 	}
 }
 
-func TestKernelOptionsMsgr1(t *testing.T) {
+// TestKernelMessenger: the source holds the monitors of the protocol the
+// options choose, and ms_mode=prefer-crc is added only for msgr2 monitors
+// and no ms_mode of the user's.
+func TestKernelMessenger(t *testing.T) {
 	t.Parallel()
-	req := testRequest("ms_mode=secure")
-	req.Monitors = []string{"10.0.0.1:6789"}
-	_, opts := (&Kernel{}).SourceAndOptions(req, "/k")
-	if slices.Contains(opts, "ms_mode=prefer-crc") {
-		t.Errorf("added ms_mode for a msgr1 monitor: %q", opts)
-	}
-	req.Monitors = []string{"10.0.0.1:3300"}
-	if _, opts = (&Kernel{}).SourceAndOptions(req, "/k"); slices.Contains(opts, "ms_mode=prefer-crc") {
-		t.Errorf("overrode the user's ms_mode: %q", opts)
+	for _, tc := range []struct {
+		name       string
+		mons, v2   []string
+		opts       []string
+		wantSource string
+		wantMode   string // the ms_mode option in the result, "" for none
+	}{
+		{"msgr2 monitors", []string{"a:3300", "b:6789"}, []string{"a:3300"}, nil, "a:3300:/p", "ms_mode=prefer-crc"},
+		{"msgr1 monitors only", []string{"a:6789"}, nil, nil, "a:6789:/p", ""},
+		{"the user's secure mode", []string{"a:3300", "b:6789"}, []string{"a:3300"}, []string{"ms_mode=secure"}, "a:3300:/p", "ms_mode=secure"},
+		{"the user's legacy mode", []string{"a:3300", "b:6789"}, []string{"a:3300"}, []string{"ms_mode=legacy"}, "b:6789:/p", "ms_mode=legacy"},
+		{"legacy with msgr2 monitors only", []string{"a:3300"}, []string{"a:3300"}, []string{"ms_mode=legacy"}, "a:3300:/p", "ms_mode=legacy"},
+		{"a mode for msgr1 monitors", []string{"a:6789"}, nil, []string{"ms_mode=crc"}, "a:6789:/p", "ms_mode=crc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := Request{Monitors: tc.mons, Msgr2Monitors: tc.v2, FSName: "fs", Path: "/p", Creds: contract.Credentials{ID: "u"}, Options: tc.opts}
+			source, opts := (&Kernel{}).SourceAndOptions(req, "/k")
+			if source != tc.wantSource {
+				t.Errorf("source %q, want %q", source, tc.wantSource)
+			}
+			var modes []string
+			for _, o := range opts {
+				if strings.HasPrefix(o, "ms_mode") {
+					modes = append(modes, o)
+				}
+			}
+			if want := []string{tc.wantMode}; tc.wantMode == "" && len(modes) != 0 || tc.wantMode != "" && !slices.Equal(modes, want) {
+				t.Errorf("ms_mode options %q, want %q", modes, tc.wantMode)
+			}
+		})
 	}
 }
 
@@ -189,5 +215,43 @@ func TestRemoveKeyFiles(t *testing.T) {
 	}
 	if n, err := RemoveKeyFiles(filepath.Join(dir, "missing")); err != nil || n != 0 {
 		t.Errorf("missing dir: %d, %v", n, err)
+	}
+}
+
+func TestEnforcesQuotas(t *testing.T) {
+	t.Parallel()
+	for release, want := range map[string]bool{
+		"6.1.0-56-amd64": true, "4.17.0": true, "4.18.0-553.el8_10.x86_64": true, "5.4": true,
+		"4.16.18": false, "4.9.0-19-amd64": false, "3.10.0-1160.el7.x86_64": false,
+		"": true, "weird": true,
+	} {
+		if got := enforcesQuotas(release); got != want {
+			t.Errorf("enforcesQuotas(%q) = %v, want %v", release, got, want)
+		}
+	}
+}
+
+// failingMounter fails every mount with err.
+type failingMounter struct {
+	*mount.FakeMounter
+	err error
+}
+
+func (m *failingMounter) Mount(string, string, string, []string) error { return m.err }
+
+// TestKernelRefusedOptions: the kernel's EINVAL is the user's options, and
+// says so; other failures stay internal.
+func TestKernelRefusedOptions(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("mount failed: exit status 32\nOutput: mount error 22 = Invalid argument\n")
+	k := &Kernel{Mounter: &failingMounter{FakeMounter: mount.NewFakeMounter(nil), err: refused}, KeyDir: t.TempDir()}
+	err := k.Mount(context.Background(), testRequest("no_such_option"), "/stage")
+	if !errors.Is(err, contract.ErrInvalid) || !strings.Contains(err.Error(), `"no_such_option"`) || strings.Contains(err.Error(), testKey) {
+		t.Errorf("refused options: %v", err)
+	}
+	timedOut := errors.New("mount failed: exit status 32\nOutput: mount error 110 = Connection timed out\n")
+	k.Mounter = &failingMounter{FakeMounter: mount.NewFakeMounter(nil), err: timedOut}
+	if err := k.Mount(context.Background(), testRequest(), "/stage"); errors.Is(err, contract.ErrInvalid) || !errors.Is(err, timedOut) {
+		t.Errorf("timeout: %v", err)
 	}
 }

@@ -118,11 +118,12 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		opts = append(opts, mountopts.Split(f)...)
 	}
 	return s.mounters[name], mounter.Request{
-		Monitors: cluster.MonitorAddrs(),
-		FSName:   vc[contract.CtxFSName],
-		Path:     path,
-		Creds:    creds,
-		Options:  opts,
+		Monitors:      cluster.MonitorAddrs(),
+		Msgr2Monitors: cluster.Msgr2Addrs(),
+		FSName:        vc[contract.CtxFSName],
+		Path:          path,
+		Creds:         creds,
+		Options:       opts,
 	}, nil
 }
 
