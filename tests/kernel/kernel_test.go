@@ -155,6 +155,8 @@ func TestKernel(t *testing.T) {
 		t.Logf("kernelMountOptions → NodeStage → the kernel's options:\n%s", strings.Join(table, "\n"))
 	})
 
+	t.Run("csi-sanity with the kernel mounter", func(t *testing.T) { sanityKernel(t, v) })
+
 	t.Run("an evicted client: abnormal, then staged again", func(t *testing.T) {
 		vol := v.subvolume(t, "kernel-evict", map[string]string{"mounter": "kernel"})
 		v.stage(t, vol)

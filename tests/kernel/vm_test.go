@@ -42,9 +42,11 @@ const (
 	hostIP    = "10.77.0.1"
 	guestCIDR = "10.77.0.2/24"
 	guestIP   = "10.77.0.2"
-	// Ports of the driver's CSI endpoint and the agent in the guest.
-	driverPort = "10000"
-	agentPort  = "10001"
+	// Ports of the driver's node and controller endpoints and of the agent
+	// in the guest.
+	driverPort     = "10000"
+	agentPort      = "10001"
+	controllerPort = "10002"
 	// clusterID names the cluster in the driver's config.
 	clusterID = "kernel"
 	// nodeID is the guest's node ID.
@@ -189,8 +191,12 @@ cd %[1]s
 ./cephfs-csi --mode=node --nodeid=%[2]s --endpoint=tcp://%[3]s:%[4]s \
 	--cluster-config=%[1]s/config.json --keys-dir=/run/cephfs-csi/keys \
 	--default-mounter=auto -v=5 >%[1]s/driver.log 2>&1 &
+# The controller service too, for csi-sanity (it reaches the cluster from
+# the guest as the node service does).
+./cephfs-csi --mode=controller --endpoint=tcp://%[3]s:%[6]s \
+	--cluster-config=%[1]s/config.json -v=4 >%[1]s/controller.log 2>&1 &
 exec ./agent -listen %[3]s:%[5]s >%[1]s/agent.log 2>&1
-`, v.dir, nodeID, guestIP, driverPort, agentPort)
+`, v.dir, nodeID, guestIP, driverPort, agentPort, controllerPort)
 	return os.WriteFile(filepath.Join(v.dir, "guest.sh"), []byte(guest), 0o755)
 }
 
@@ -365,19 +371,40 @@ type execResult struct {
 
 func (v *vm) post(t *testing.T, path string, req, resp any) {
 	t.Helper()
+	if err := v.call(path, req, resp); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// call sends req to the agent's path and decodes its answer into resp.
+func (v *vm) call(path string, req, resp any) error {
 	body, err := json.Marshal(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	r, err := v.agent.Post("http://"+net.JoinHostPort(guestIP, agentPort)+path, "application/json", bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("agent %s: %v", path, err)
+		return fmt.Errorf("agent %s: %w", path, err)
 	}
 	defer r.Body.Close()
 	if r.StatusCode != http.StatusOK {
-		t.Fatalf("agent %s: %s", path, r.Status)
+		return fmt.Errorf("agent %s: %s", path, r.Status)
 	}
 	if err := json.NewDecoder(r.Body).Decode(resp); err != nil {
-		t.Fatalf("agent %s: %v", path, err)
+		return fmt.Errorf("agent %s: %w", path, err)
 	}
+	return nil
+}
+
+// guestRun runs a command in the guest and fails unless it succeeds; for
+// callers without a *testing.T (csi-sanity's hooks).
+func (v *vm) guestRun(args ...string) (string, error) {
+	var res execResult
+	if err := v.call("/exec", map[string]any{"args": args, "timeout": 60}, &res); err != nil {
+		return "", err
+	}
+	if res.Code != 0 {
+		return res.Stdout, fmt.Errorf("guest: %s: exit %d: %s", strings.Join(args, " "), res.Code, res.Stderr)
+	}
+	return res.Stdout, nil
 }
