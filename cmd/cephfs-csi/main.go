@@ -21,7 +21,7 @@ func main() {
 	fs.StringVar(&opts.Endpoint, "endpoint", opts.Endpoint, "CSI endpoint: unix:///path/to/csi.sock")
 	fs.StringVar(&opts.DriverName, "drivername", opts.DriverName, "CSI driver name (set cephfs.csi.ceph.com to take over ceph-csi's volumes)")
 	fs.StringVar(&opts.NodeID, "nodeid", opts.NodeID, "node ID reported by NodeGetInfo")
-	fs.StringVar(&opts.Mode, "mode", opts.Mode, "services to run: controller, node or all")
+	fs.StringVar(&opts.Mode, "mode", opts.Mode, "services to run: controller, node or all; or mount-holder (keeps the node's ceph-fuse processes)")
 	fs.StringVar(&opts.ClusterConfig, "cluster-config", opts.ClusterConfig, "cluster config file (ceph-csi's config.json format)")
 	fs.DurationVar(&opts.CephTimeout, "ceph-timeout", opts.CephTimeout, "bound on connecting to a cluster and on each RADOS object operation; mgr commands are bounded by the RPC deadline")
 	fs.DurationVar(&opts.DrainTimeout, "drain-timeout", opts.DrainTimeout, "bound on the wait for in-flight RPCs at shutdown")
@@ -30,6 +30,8 @@ func main() {
 	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
 	fs.StringVar(&opts.KubeletRegistrationPath, "kubelet-registration-path", opts.KubeletRegistrationPath, "node: the CSI socket's path as the kubelet sees it; when set, the driver registers with the kubelet itself (no node-driver-registrar)")
 	fs.StringVar(&opts.PluginRegistrationDir, "plugin-registration-dir", opts.PluginRegistrationDir, "node: the kubelet's plugin registration directory")
+	fs.StringVar(&opts.MountHolderSocket, "mount-holder-socket", opts.MountHolderSocket, "node: run ceph-fuse in the mount holder listening here, so that FUSE mounts outlive this container (empty = in this process); mount-holder: where to listen")
+	fs.StringVar(&opts.MountHolderRoot, "mount-holder-root", opts.MountHolderRoot, "mount-holder: mount only below this directory (the kubelet's)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve /metrics and /healthz on this address (e.g. :8080): Prometheus metrics, and the Probe's check (200 ok, 503 with the reason); empty = off")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
@@ -38,13 +40,22 @@ func main() {
 		return
 	}
 
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if opts.Mode == driver.ModeMountHolder {
+		if err := driver.RunMountHolder(ctx, opts); err != nil {
+			klog.ErrorS(err, "Mount holder stopped")
+			klog.Flush()
+			os.Exit(1)
+		}
+		klog.Flush()
+		return
+	}
 	d, err := driver.New(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cephfs-csi:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if err := d.Run(ctx); err != nil {
 		klog.ErrorS(err, "Driver stopped")
 		klog.Flush()

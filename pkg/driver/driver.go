@@ -23,6 +23,7 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/identity"
 	"github.com/cephfs-csi/cephfs-csi/pkg/metrics"
 	"github.com/cephfs-csi/cephfs-csi/pkg/mounter"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mountholder"
 	"github.com/cephfs-csi/cephfs-csi/pkg/node"
 	"github.com/cephfs-csi/cephfs-csi/pkg/registration"
 	"github.com/cephfs-csi/cephfs-csi/pkg/server"
@@ -36,6 +37,8 @@ const (
 	ModeController = "controller"
 	ModeNode       = "node"
 	ModeAll        = "all"
+	// ModeMountHolder runs the mount holder only (see RunMountHolder).
+	ModeMountHolder = "mount-holder"
 )
 
 // Options are the driver's settings, filled from flags by cmd/.
@@ -69,6 +72,13 @@ type Options struct {
 	KubeletRegistrationPath string
 	// PluginRegistrationDir is the kubelet's plugins_registry directory.
 	PluginRegistrationDir string
+	// MountHolderSocket (node) is the mount holder's socket: when set,
+	// ceph-fuse runs in the holder, so that FUSE mounts outlive this
+	// process. In mount-holder mode it is where the holder listens.
+	MountHolderSocket string
+	// MountHolderRoot (mount-holder) is the directory below which the
+	// holder mounts (the kubelet's).
+	MountHolderRoot string
 }
 
 // DefaultOptions are the flag defaults.
@@ -87,6 +97,7 @@ func DefaultOptions() Options {
 		MountTimeout:   2 * time.Minute,
 
 		PluginRegistrationDir: "/var/lib/kubelet/plugins_registry",
+		MountHolderRoot:       "/var/lib/kubelet",
 	}
 }
 
@@ -137,11 +148,15 @@ func New(opts Options) (*Driver, error) {
 func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
 	kernelOK := mounter.KernelSupported(context.Background(), mounter.ExecRunner, "/proc/filesystems")
 	m := mount.New("")
+	fuse := &mounter.Fuse{Run: mounter.ExecRunner, KeyDir: opts.KeyDir}
+	if opts.MountHolderSocket != "" {
+		fuse.Holder = &mountholder.Client{Socket: opts.MountHolderSocket}
+	}
 	ns, err := node.New(node.Options{
 		NodeID:          opts.NodeID,
 		Config:          cfg,
 		Mount:           m,
-		Fuse:            &mounter.Fuse{Run: mounter.ExecRunner, KeyDir: opts.KeyDir},
+		Fuse:            fuse,
 		Kernel:          &mounter.Kernel{Mounter: m, KeyDir: opts.KeyDir},
 		KernelSupported: kernelOK,
 		DefaultMounter:  opts.DefaultMounter,
@@ -151,7 +166,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
 	}
-	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter)
+	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter, "mountHolder", opts.MountHolderSocket)
 	warnIfNotTmpfs(opts.KeyDir)
 	if n, err := mounter.RemoveKeyFiles(opts.KeyDir); err != nil {
 		klog.ErrorS(err, "Cannot clean the key directory", "dir", opts.KeyDir)
@@ -177,8 +192,10 @@ func warnIfNotTmpfs(dir string) {
 func (o Options) validate() error {
 	switch o.Mode {
 	case ModeController, ModeNode, ModeAll:
+	case ModeMountHolder:
+		return errors.New("--mode=mount-holder runs no CSI service: use RunMountHolder")
 	default:
-		return fmt.Errorf("--mode=%q: want controller, node or all", o.Mode)
+		return fmt.Errorf("--mode=%q: want controller, node, all or mount-holder", o.Mode)
 	}
 	if o.DriverName == "" {
 		return errors.New("--drivername is empty")

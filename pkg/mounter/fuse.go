@@ -24,6 +24,16 @@ func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error
 type Fuse struct {
 	Run    Runner
 	KeyDir string
+	// Holder, when set, runs ceph-fuse in the mount holder instead of
+	// here, so that the mount outlives this process's container (see
+	// docs/design.md, "the mount holder").
+	Holder Holder
+}
+
+// Holder mounts a request with ceph-fuse in a process that outlives the
+// node plugin.
+type Holder interface {
+	Mount(ctx context.Context, req Request, target string) error
 }
 
 // Name is "fuse".
@@ -49,7 +59,10 @@ func (f *Fuse) Args(req Request, target, keyring string) []string {
 // Mount runs ceph-fuse, which returns once the mount is up; the keyring is
 // removed right after.
 func (f *Fuse) Mount(ctx context.Context, req Request, target string) error {
-	keyring, remove, err := writeKeyFile(f.KeyDir, keyringPattern, fmt.Sprintf("[client.%s]\n\tkey = %s\n", req.Creds.ID, req.Creds.Key))
+	if f.Holder != nil {
+		return f.Holder.Mount(ctx, req, target)
+	}
+	keyring, remove, err := WriteKeyring(f.KeyDir, req.Creds)
 	if err != nil {
 		return err
 	}
@@ -61,4 +74,10 @@ func (f *Fuse) Mount(ctx context.Context, req Request, target string) error {
 		return fmt.Errorf("ceph-fuse %s on %s: %w: %s", req.Path, target, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// WriteKeyring writes creds as a ceph keyring into a new 0600 file in dir
+// and returns its path and a function that removes it.
+func WriteKeyring(dir string, creds contract.Credentials) (string, func(), error) {
+	return writeKeyFile(dir, keyringPattern, fmt.Sprintf("[client.%s]\n\tkey = %s\n", creds.ID, creds.Key))
 }
