@@ -106,7 +106,8 @@ e2e: deps
 # plane and kube-scheduler, running the driver the way users do: the image (built first: make image) installed
 # from deploy/csi-builtin, the sidecars and PostgreSQL 15 as images assembled locally (hack/e2e-kubelet.sh);
 # deploy/examples' PostgreSQL Deployment with pgbench, expansion, RWX, ROX from a snapshot, a kubelet restart,
-# the node plugin pod deleted, and nothing left after. Only one may run per machine (the kubelet keeps fixed
+# the node plugin pod deleted (without, then with the mount holder of deploy/mount-holder, and a rolling
+# update with it), and nothing left after. Only one may run per machine (the kubelet keeps fixed
 # host paths). Logs: _build/e2e-kubelet/logs.
 e2e-kubelet: deps image
 	@bin=$$(GO=$(GO) hack/e2e-tools.sh) && cd tests/e2e && \

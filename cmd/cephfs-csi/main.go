@@ -30,7 +30,10 @@ func main() {
 	fs.DurationVar(&opts.MountTimeout, "mount-timeout", opts.MountTimeout, "node: bound on one mount")
 	fs.StringVar(&opts.KubeletRegistrationPath, "kubelet-registration-path", opts.KubeletRegistrationPath, "node: the CSI socket's path as the kubelet sees it; when set, the driver registers with the kubelet itself (no node-driver-registrar)")
 	fs.StringVar(&opts.PluginRegistrationDir, "plugin-registration-dir", opts.PluginRegistrationDir, "node: the kubelet's plugin registration directory")
-	fs.StringVar(&opts.MountHolderSocket, "mount-holder-socket", opts.MountHolderSocket, "node: run ceph-fuse in the mount holder listening here, so that FUSE mounts outlive this container (empty = in this process); mount-holder: where to listen")
+	// The environment gives the default so that deploy/mount-holder can
+	// turn it on with one patch, whatever the node plugin's args are.
+	holderSocket := os.Getenv("CEPHFS_CSI_MOUNT_HOLDER_SOCKET")
+	fs.StringVar(&opts.MountHolderSocket, "mount-holder-socket", holderSocket, "node: run ceph-fuse in the mount holder listening here, so that FUSE mounts outlive this container (empty = in this process; default $CEPHFS_CSI_MOUNT_HOLDER_SOCKET); mount-holder: where to listen")
 	fs.StringVar(&opts.MountHolderRoot, "mount-holder-root", opts.MountHolderRoot, "mount-holder: mount only below this directory (the kubelet's)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve /metrics and /healthz on this address (e.g. :8080): Prometheus metrics, and the Probe's check (200 ok, 503 with the reason); empty = off")
 	version := fs.Bool("version", false, "print the version and exit")

@@ -249,15 +249,17 @@ func (n *node) checkUnstaged(ctx context.Context) error {
 	})
 }
 
-// deleteDriver deletes the controller Deployment and the node plugin
-// DaemonSet and waits until their pods are gone.
+// deleteDriver deletes the controller Deployment, the node plugin and mount
+// holder DaemonSets and waits until their pods are gone.
 func (n *node) deleteDriver(ctx context.Context) error {
 	apps := n.kube.core.AppsV1()
 	if err := apps.Deployments(driverNamespace).Delete(ctx, controllerName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	if err := apps.DaemonSets(driverNamespace).Delete(ctx, nodePluginName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return err
+	for _, ds := range []string{nodePluginName, holderName} {
+		if err := apps.DaemonSets(driverNamespace).Delete(ctx, ds, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	return n.waitGone(ctx, "the driver's pods", 2*time.Minute, func(ctx context.Context) error {
 		pods, err := n.kube.core.CoreV1().Pods(driverNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=cephfs-csi"})

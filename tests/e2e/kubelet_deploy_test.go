@@ -48,11 +48,10 @@ const (
 	nodeLabels = "app.kubernetes.io/name=cephfs-csi,app.kubernetes.io/component=node"
 )
 
-// renderOverlay runs kubectl kustomize on deploy/csi-builtin and returns
-// its objects, with every path below /var/lib/kubelet moved below this
+// renderOverlay runs kubectl kustomize on a kustomization directory and
+// returns its objects, with every path below /var/lib/kubelet moved below this
 // node's kubelet root (as users of a kubelet with another --root-dir do).
-func (n *node) renderOverlay(ctx context.Context) ([]*unstructured.Unstructured, error) {
-	dir := filepath.Join(n.repo, builtinOverlay)
+func (n *node) renderOverlay(ctx context.Context, dir string) ([]*unstructured.Unstructured, error) {
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, n.tool("kubectl"), "kustomize", dir)
 	cmd.Stderr = &stderr
@@ -87,7 +86,13 @@ func decodeObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
 // test's Ceph cluster in its ConfigMap, the controller and the node plugin
 // adapted by adaptController and adaptNodePlugin.
 func (n *node) installDriver(ctx context.Context) error {
-	objs, err := n.renderOverlay(ctx)
+	return n.installKustomization(ctx, filepath.Join(n.repo, builtinOverlay))
+}
+
+// installKustomization applies the kustomization in dir as installDriver
+// describes.
+func (n *node) installKustomization(ctx context.Context, dir string) error {
+	objs, err := n.renderOverlay(ctx, dir)
 	if err != nil {
 		return err
 	}

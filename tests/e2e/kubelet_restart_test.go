@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -153,17 +152,9 @@ func (n *node) dropProcess(p *process) {
 // observe those, since today's behaviour (README: pods lose ceph-fuse
 // mounts with the node plugin) is what it measures.
 func (n *node) deleteNodePluginPod(ctx context.Context) error {
-	writer := n.postgresClientPod("pgbench-writer", "pgbench -c 2 -j 1 -T 60 -P 5")
-	backoff := int32(0)
+	const writer = "pgbench-writer"
 	jobs := n.kube.core.BatchV1().Jobs(testNamespace)
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: writer.Name, Namespace: testNamespace},
-		Spec:       batchv1.JobSpec{BackoffLimit: &backoff, Template: corev1.PodTemplateSpec{Spec: writer.Spec}},
-	}
-	if _, err := jobs.Create(ctx, job, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create Job: %w", err)
-	}
-	if _, err := n.waitPodsReady(ctx, testNamespace, "job-name="+writer.Name, 1, 2*time.Minute); err != nil {
+	if err := n.startWriter(ctx, writer, 60); err != nil {
 		return err
 	}
 	time.Sleep(5 * time.Second) // pgbench is writing
@@ -204,9 +195,9 @@ func (n *node) deleteNodePluginPod(ctx context.Context) error {
 			note("postgres pod %s: ready %v, restarts %d, state %s", p.Name, c.Ready, c.RestartCount, containerState(c))
 		}
 	}
-	if j, err := jobs.Get(ctx, writer.Name, metav1.GetOptions{}); err == nil {
+	if j, err := jobs.Get(ctx, writer, metav1.GetOptions{}); err == nil {
 		note("pgbench writer: active %d, succeeded %d, failed %d; its output: %s", j.Status.Active, j.Status.Succeeded, j.Status.Failed,
-			lastLines(n.jobOutput(ctx, writer.Name), 3))
+			lastLines(n.jobOutput(ctx, writer), 3))
 	}
 	// Does a new server pod get its data back? (The kubelet stages the
 	// volume again only once no pod uses it.)
@@ -223,7 +214,7 @@ func (n *node) deleteNodePluginPod(ctx context.Context) error {
 		note("a new postgres pod was ready after %v; rows (accounts history): %q (%v)", time.Since(begin).Round(100*time.Millisecond), rows, err)
 	}
 	background := metav1.DeletePropagationBackground
-	if err := jobs.Delete(ctx, writer.Name, metav1.DeleteOptions{PropagationPolicy: &background}); err != nil && !apierrors.IsNotFound(err) {
+	if err := jobs.Delete(ctx, writer, metav1.DeleteOptions{PropagationPolicy: &background}); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	n.pluginDeletion = report

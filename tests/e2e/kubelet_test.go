@@ -135,6 +135,9 @@ func TestKubelet(t *testing.T) {
 	phase("restore a snapshot as a ReadOnlyMany claim", n.restoreReadOnly)
 	phase("restart the kubelet", n.restartKubelet)
 	phase("delete the node plugin pod under PostgreSQL (baseline)", n.deleteNodePluginPod)
+	phase("enable the mount holder ("+holderComponent+")", n.enableMountHolder)
+	phase("delete the node plugin pod under PostgreSQL (mount holder)", n.deleteNodePluginPodUnderHolder)
+	phase("roll the node plugin to a new image under PostgreSQL (mount holder)", n.rollNodePluginImage)
 	phase("delete everything and check nothing is left", n.deleteEverything)
 	phase("delete the driver", n.deleteDriver)
 }
@@ -153,6 +156,9 @@ func (n *node) summarize(t *testing.T) {
 	t.Logf("df after the expansion: %s", n.dfAfterExpansion)
 	for _, line := range n.pluginDeletion {
 		t.Logf("node plugin pod deleted: %s", line)
+	}
+	for _, line := range n.holderRuns {
+		t.Logf("with the mount holder: %s", line)
 	}
 }
 
@@ -207,6 +213,7 @@ type node struct {
 	rowsSeen         string   // pgbench's row counts, "accounts history"
 	dfAfterExpansion string   // df's line for the expanded volume
 	pluginDeletion   []string // what deleting the node plugin pod did
+	holderRuns       []string // the same, and a rolling update, with the mount holder
 }
 
 func (n *node) containerdDir() string  { return filepath.Join(n.dir, "containerd") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -54,15 +55,26 @@ var rwxPods = []string{"kubelet-rwx-a", "kubelet-rwx-b"}
 // Deployment (its image the test's, its password random) and waits until
 // the claim is bound and the server ready.
 func (n *node) startPostgres(ctx context.Context) error {
-	secret := make([]byte, 12)
-	if _, err := rand.Read(secret); err != nil {
-		return err
+	if n.postgresPassword == "" { // the data directory keeps the first one
+		secret := make([]byte, 12)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		n.postgresPassword = hex.EncodeToString(secret)
 	}
-	n.postgresPassword = hex.EncodeToString(secret)
 	begin := time.Now()
 	err := n.applyExample(ctx, "postgres-deployment.yaml", func(obj *unstructured.Unstructured) error {
 		switch obj.GetKind() {
+		case "PersistentVolumeClaim":
+			// Applied again (the mount holder phase): keep the size it
+			// was expanded to, as a claim cannot shrink.
+			if pvc, err := n.kube.core.CoreV1().PersistentVolumeClaims(testNamespace).Get(ctx, obj.GetName(), metav1.GetOptions{}); err == nil {
+				return unstructured.SetNestedField(obj.Object, pvc.Spec.Resources.Requests.Storage().String(), "spec", "resources", "requests", "storage")
+			}
 		case "Secret":
+			if n.postgresPassword == "" {
+				return errors.New("no password")
+			}
 			return unstructured.SetNestedField(obj.Object, n.postgresPassword, "stringData", "POSTGRES_PASSWORD")
 		case "Deployment":
 			return convertTyped(obj, func(d *appsv1.Deployment) error {
