@@ -35,6 +35,7 @@ type Server struct {
 	mountTimeout   time.Duration
 	inFlight       *locks.InFlight
 	subvolumePath  PathLookup
+	staged         stagedMounts
 }
 
 // PathLookup asks the mgr for a subvolume's path. The node needs it only for

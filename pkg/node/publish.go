@@ -37,7 +37,11 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, err
 	}
 	if !staged {
-		return nil, fmt.Errorf("%w: volume %s is not staged at %s", contract.ErrFailedPrecondition, req.GetVolumeId(), req.GetStagingTargetPath())
+		// A dead mount was just cleaned, or the kubelet believes staged
+		// what is not: mount it again if NodeStage was seen.
+		if err := s.restage(ctx, req.GetVolumeId(), req.GetStagingTargetPath()); err != nil {
+			return nil, err
+		}
 	}
 	published, err := s.mountState(ctx, target)
 	if err != nil {

@@ -47,15 +47,26 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
+	if mreq.Path == "" {
+		// A legacy volume's path: the one looked up at its first
+		// NodeStage, else looked up now if a mount is needed.
+		if held, ok := s.staged.lookup(staging); ok && held.volumeID == req.GetVolumeId() {
+			mreq.Path = held.req.Path
+		} else if !mounted {
+			if mreq.Path, err = s.lookupPath(ctx, req.GetVolumeContext(), mreq); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if mounted {
+		// Remembered again (the kubelet stages again after its own
+		// restart): this plugin may have restarted since. A legacy
+		// volume first seen staged is not, as its path costs a mgr call.
+		if mreq.Path != "" {
+			s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq})
+		}
 		log.V(4).Info("Already staged")
 		return &csi.NodeStageVolumeResponse{}, nil
-	}
-	if mreq.Path == "" {
-		// Only now, when a mount is needed: a legacy volume's path.
-		if mreq.Path, err = s.lookupPath(ctx, req.GetVolumeContext(), mreq); err != nil {
-			return nil, err
-		}
 	}
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		return nil, fmt.Errorf("create staging path: %w", err)
@@ -67,6 +78,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
+	s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq})
 	log.V(4).Info("Staged", "mounter", m.Name(), "path", mreq.Path, "took", time.Since(start))
 	return &csi.NodeStageVolumeResponse{}, nil
 }
@@ -206,6 +218,7 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := s.cleanup(req.GetStagingTargetPath()); err != nil {
 		return nil, err
 	}
+	s.staged.forget(req.GetStagingTargetPath())
 	klog.FromContext(ctx).V(4).Info("Unstaged", "volume", req.GetVolumeId())
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }

@@ -338,3 +338,61 @@ func pgbenchSummary(out string) string {
 	}
 	return fmt.Sprintf("%s tps overall, slowest second %.0f tps (at %s s), 0 errors", total, slowest, at)
 }
+
+// deleteHolderPod deletes the mount holder's pod under the running
+// server: its ceph-fuse ends with it (as deploy/README.md says: drain
+// first), so the server loses its mount. Then the server's pod is
+// replaced, and the new pod must get the volume back: the node plugin,
+// which kept running, mounts the staging path again through the new
+// holder at NodePublish, with the credentials it holds since NodeStage.
+func (n *node) deleteHolderPod(ctx context.Context) error {
+	before, err := n.rowCounts(ctx)
+	if err != nil {
+		return err
+	}
+	holders, err := n.waitPodsReady(ctx, driverNamespace, holderLabels, 1, time.Minute)
+	if err != nil {
+		return err
+	}
+	old := holders[0].Name
+	if err := n.kube.core.CoreV1().Pods(driverNamespace).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	err = n.waitUntil(ctx, "a new mount holder pod ready", 2*time.Minute, func(ctx context.Context) error {
+		pods, err := n.waitPodsReady(ctx, driverNamespace, holderLabels, 1, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if pods[0].Name == old {
+			return errors.New("the old holder pod is still there")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	staging, err := n.claimStagingPath(ctx, postgresClaim)
+	if err != nil {
+		return err
+	}
+	_, statErr := os.Stat(staging)
+	oldServer := n.postgresPod.Name
+	if err := n.kube.core.CoreV1().Pods(testNamespace).Delete(ctx, oldServer, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	begin := time.Now()
+	if n.postgresPod, err = n.waitPostgres(ctx, oldServer, 3*time.Minute); err != nil {
+		return err
+	}
+	took := time.Since(begin)
+	after, err := n.rowCounts(ctx)
+	if err != nil {
+		return err
+	}
+	if after != before {
+		return fmt.Errorf("rows (accounts history) %q before the holder's pod was deleted, %q after", before, after)
+	}
+	n.holderRuns = append(n.holderRuns, fmt.Sprintf("mount holder pod deleted: the staged mount then: stat: %v; a new server pod ready %v after the old one's deletion; rows (accounts history) %s",
+		statErr, took.Round(100*time.Millisecond), after))
+	return nil
+}
