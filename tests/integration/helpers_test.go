@@ -82,3 +82,25 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// writeSynced writes a file and fsyncs it: data that must survive the
+// client's death (a killed ceph-fuse loses what it has not flushed, as the
+// Reef client showed).
+func writeSynced(t *testing.T, path, content string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

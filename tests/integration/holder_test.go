@@ -90,7 +90,7 @@ func TestMountHolder(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	write(t, filepath.Join(target, "file"), "through the holder")
+	writeSynced(t, filepath.Join(target, "file"), "through the holder")
 	stats, err := second.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol.GetVolumeId(), VolumePath: target})
 	if err != nil || stats.GetVolumeCondition().GetAbnormal() {
 		t.Fatalf("stats: %v, %v", stats, err)

@@ -88,7 +88,7 @@ func TestPublishRestages(t *testing.T) {
 	if err := publish(drv, filepath.Join(dir, "pod-a")); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
-	write(t, filepath.Join(dir, "pod-a", "file"), "kept")
+	writeSynced(t, filepath.Join(dir, "pod-a", "file"), "kept")
 
 	kill()
 	if err := publish(drv, filepath.Join(dir, "pod-b")); err != nil {
