@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# hack/lib/debian-root.sh - what hack/ceph-root.sh and hack/image.sh share to
+# hack/lib/debian-root.sh - what hack/ceph-root.sh, hack/image.sh,
+# hack/e2e-kubelet.sh (the PostgreSQL image) and hack/kernel-vm.sh share to
 # build Debian trees with debootstrap and apt: isolated steps, chroots whose
 # mounts vanish with them, logged steps, apt set up for a tree without init.
 #
