@@ -341,10 +341,13 @@ func pgbenchSummary(out string) string {
 
 // deleteHolderPod deletes the mount holder's pod under the running
 // server: its ceph-fuse ends with it (as deploy/README.md says: drain
-// first), so the server loses its mount. Then the server's pod is
-// replaced, and the new pod must get the volume back: the node plugin,
-// which kept running, mounts the staging path again through the new
-// holder at NodePublish, with the credentials it holds since NodeStage.
+// first), so the server loses its mount. The server's pod is replaced:
+// whether the new pod gets the volume back at once depends on whether the
+// node plugin still holds the credentials NodeStage gave (not after its own
+// restarts above) and on whether the kubelet unstaged the volume in between,
+// so that is recorded, not required. What is required: once no pod uses
+// the volume, the kubelet unstages the dead mount and a new server stages
+// it afresh, with every row.
 func (n *node) deleteHolderPod(ctx context.Context) error {
 	before, err := n.rowCounts(ctx)
 	if err != nil {
@@ -381,10 +384,26 @@ func (n *node) deleteHolderPod(ctx context.Context) error {
 		return err
 	}
 	begin := time.Now()
-	if n.postgresPod, err = n.waitPostgres(ctx, oldServer, 3*time.Minute); err != nil {
+	var replaced string
+	if pod, err := n.waitPostgres(ctx, oldServer, time.Minute); err != nil {
+		replaced = "not ready within a minute: " + lastLines(err.Error(), 1)
+	} else {
+		n.postgresPod = pod
+		replaced = fmt.Sprintf("ready %v after the old one's deletion", time.Since(begin).Round(100*time.Millisecond))
+	}
+	// No pod uses the volume: the kubelet unstages the dead mount; a new
+	// server stages it afresh.
+	if err := n.deletePostgres(ctx); err != nil {
 		return err
 	}
-	took := time.Since(begin)
+	if err := n.checkUnstaged(ctx); err != nil {
+		return err
+	}
+	begin = time.Now()
+	if err := n.startPostgres(ctx); err != nil {
+		return err
+	}
+	restarted := time.Since(begin)
 	after, err := n.rowCounts(ctx)
 	if err != nil {
 		return err
@@ -392,7 +411,8 @@ func (n *node) deleteHolderPod(ctx context.Context) error {
 	if after != before {
 		return fmt.Errorf("rows (accounts history) %q before the holder's pod was deleted, %q after", before, after)
 	}
-	n.holderRuns = append(n.holderRuns, fmt.Sprintf("mount holder pod deleted: the staged mount then: stat: %v; a new server pod ready %v after the old one's deletion; rows (accounts history) %s",
-		statErr, took.Round(100*time.Millisecond), after))
+	n.holderRuns = append(n.holderRuns, fmt.Sprintf("mount holder pod deleted: the staged mount then: stat: %v; the server's pod replaced at once: %s; "+
+		"the Deployment deleted and applied again: ready in %v (staged afresh); rows (accounts history) %s",
+		statErr, replaced, restarted.Round(100*time.Millisecond), after))
 	return nil
 }

@@ -93,12 +93,16 @@ func (n *node) startPostgres(ctx context.Context) error {
 	if _, _, err := n.waitPVCBound(ctx, postgresClaim, 2*time.Minute); err != nil {
 		return err
 	}
-	n.timings["postgres claim bound"] = time.Since(begin)
+	if _, again := n.timings["postgres claim bound"]; !again {
+		n.timings["postgres claim bound"] = time.Since(begin)
+	}
 	pod, err := n.waitPostgres(ctx, "", 3*time.Minute)
 	if err != nil {
 		return err
 	}
-	n.timings["postgres pod ready"] = time.Since(begin)
+	if _, again := n.timings["postgres pod ready"]; !again {
+		n.timings["postgres pod ready"] = time.Since(begin)
+	}
 	n.postgresPod = pod
 	return nil
 }
