@@ -76,7 +76,7 @@ func decodeObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(obj) != 0 {
+		if len(obj) != 0 { // a document of comments only is empty
 			objs = append(objs, &unstructured.Unstructured{Object: obj})
 		}
 	}
@@ -296,6 +296,30 @@ func (n *node) waitPodsReady(ctx context.Context, namespace, selector string, wa
 		return nil
 	})
 	return ready, err
+}
+
+// waitOnePodWith waits until the one pod of namespace matching selector is
+// ready and satisfies ok (a replacement: not the old pod, or the new spec),
+// and returns it.
+func (n *node) waitOnePodWith(ctx context.Context, namespace, selector, what string, timeout time.Duration, ok func(corev1.Pod) bool) (*corev1.Pod, error) {
+	var ready *corev1.Pod
+	err := n.waitUntil(ctx, what+" ready", timeout, func(ctx context.Context) error {
+		pods, err := n.waitPodsReady(ctx, namespace, selector, 1, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if !ok(pods[0]) {
+			return fmt.Errorf("pod %s is still the old one", pods[0].Name)
+		}
+		ready = &pods[0]
+		return nil
+	})
+	return ready, err
+}
+
+// notNamed is a waitOnePodWith condition: any pod but old.
+func notNamed(old string) func(corev1.Pod) bool {
+	return func(p corev1.Pod) bool { return p.Name != old }
 }
 
 // waitController waits until the controller's pod runs with all its

@@ -129,16 +129,8 @@ func (n *node) deletePostgres(ctx context.Context) error {
 // waitNodePluginWith waits until the node plugin's one pod satisfies ok
 // and is ready.
 func (n *node) waitNodePluginWith(ctx context.Context, ok func(corev1.Pod) bool) error {
-	return n.waitUntil(ctx, "the node plugin's new pod ready", 3*time.Minute, func(ctx context.Context) error {
-		pods, err := n.waitPodsReady(ctx, driverNamespace, nodeLabels, 1, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		if !ok(pods[0]) {
-			return fmt.Errorf("pod %s is the old one", pods[0].Name)
-		}
-		return nil
-	})
+	_, err := n.waitOnePodWith(ctx, driverNamespace, nodeLabels, "the node plugin's new pod", 3*time.Minute, ok)
+	return err
 }
 
 func hasEnv(p corev1.Pod, name string) bool {
@@ -361,17 +353,7 @@ func (n *node) deleteHolderPod(ctx context.Context) error {
 	if err := n.kube.core.CoreV1().Pods(driverNamespace).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	err = n.waitUntil(ctx, "a new mount holder pod ready", 2*time.Minute, func(ctx context.Context) error {
-		pods, err := n.waitPodsReady(ctx, driverNamespace, holderLabels, 1, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		if pods[0].Name == old {
-			return errors.New("the old holder pod is still there")
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := n.waitOnePodWith(ctx, driverNamespace, holderLabels, "a new mount holder pod", 2*time.Minute, notNamed(old)); err != nil {
 		return err
 	}
 	staging, err := n.claimStagingPath(ctx, postgresClaim)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -171,17 +170,7 @@ func (n *node) deleteNodePluginPod(ctx context.Context) error {
 	if err := n.kube.core.CoreV1().Pods(driverNamespace).Delete(ctx, old, metav1.DeleteOptions{}); err != nil {
 		return err
 	}
-	err = n.waitUntil(ctx, "a new node plugin pod ready", 3*time.Minute, func(ctx context.Context) error {
-		pods, err := n.waitPodsReady(ctx, driverNamespace, nodeLabels, 1, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		if pods[0].Name == old {
-			return errors.New("the old pod is still there")
-		}
-		return nil
-	})
-	if err != nil {
+	if err := n.waitNodePluginWith(ctx, notNamed(old)); err != nil {
 		return err
 	}
 	var report []string
@@ -250,21 +239,7 @@ func lastLines(s string, n int) string {
 // a volume and no ceph-fuse process below the kubelet root, no key file in
 // the node plugin's key directory.
 func (n *node) deleteEverything(ctx context.Context) error {
-	background := metav1.DeletePropagationBackground
-	del := metav1.DeleteOptions{PropagationPolicy: &background}
-	if err := n.kube.core.AppsV1().Deployments(testNamespace).Delete(ctx, postgresDeployment, del); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	if err := n.waitGone(ctx, "the postgres pods", 2*time.Minute, func(ctx context.Context) error {
-		pods, err := n.kube.core.CoreV1().Pods(testNamespace).List(ctx, metav1.ListOptions{LabelSelector: postgresLabels})
-		if err != nil {
-			return err
-		}
-		if len(pods.Items) != 0 {
-			return fmt.Errorf("%d pods", len(pods.Items))
-		}
-		return apierrors.NewNotFound(corev1.Resource("pods"), postgresDeployment)
-	}); err != nil {
+	if err := n.deletePostgres(ctx); err != nil {
 		return err
 	}
 	err := n.kube.snap.SnapshotV1().VolumeSnapshots(testNamespace).Delete(ctx, rwxSnapshot, metav1.DeleteOptions{})

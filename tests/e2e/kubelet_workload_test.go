@@ -110,19 +110,7 @@ func (n *node) startPostgres(ctx context.Context) error {
 // waitPostgres waits until the Deployment's one pod, not named old, is
 // ready, and returns it.
 func (n *node) waitPostgres(ctx context.Context, old string, timeout time.Duration) (*corev1.Pod, error) {
-	var ready *corev1.Pod
-	err := n.waitUntil(ctx, "a new postgres pod ready", timeout, func(ctx context.Context) error {
-		pods, err := n.waitPodsReady(ctx, testNamespace, postgresLabels, 1, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		if pods[0].Name == old {
-			return fmt.Errorf("pod %s is still the one", old)
-		}
-		ready = &pods[0]
-		return nil
-	})
-	return ready, err
+	return n.waitOnePodWith(ctx, testNamespace, postgresLabels, "a new postgres pod", timeout, notNamed(old))
 }
 
 // postgresClientPod is a pod of the PostgreSQL image that runs script with
