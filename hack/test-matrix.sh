@@ -56,6 +56,11 @@ summarize() {
 	# csi-sanity prints its own count, in colour
 	sed 's/\x1b\[[0-9;]*m//g' "$2" | grep -hoE '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' |
 		sed "s|^|$1 csi-sanity: |" >&2 || true
+	# CI keeps only what is printed: name each failure with the lines before
+	# it (the test's own t.Error output is there), the log stays in _build.
+	if ((fail)); then
+		grep -B 30 -E '^\s*--- FAIL' "$2" | sed "s|^|$1: |" >&2 || true
+	fi
 }
 
 # run_tests NAME LOG CMD...: run a test command with the release's clusters in

@@ -167,6 +167,9 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		return nil, fmt.Errorf("--default-mounter: %w", err)
 	}
 	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter, "mountHolder", opts.MountHolderSocket)
+	if fuse.Holder != nil {
+		relearn(ns)
+	}
 	warnIfNotTmpfs(opts.KeyDir)
 	if n, err := mounter.RemoveKeyFiles(opts.KeyDir); err != nil {
 		klog.ErrorS(err, "Cannot clean the key directory", "dir", opts.KeyDir)
@@ -174,6 +177,20 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		klog.InfoS("Removed key files left by an earlier run", "count", n, "dir", opts.KeyDir)
 	}
 	return ns, nil
+}
+
+// relearn takes back, before any RPC, what the mount holder's mounts were
+// made with. A holder that does not answer holds no live mount (its
+// ceph-fuse processes die with its container): nothing is lost but a log.
+func relearn(ns *node.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := ns.Relearn(ctx)
+	if err != nil {
+		klog.ErrorS(err, "Cannot learn the mount holder's mounts: a mount of it that dies later is mounted again only by a new NodeStage")
+		return
+	}
+	klog.InfoS("Learned the mount holder's mounts", "count", n)
 }
 
 // warnIfNotTmpfs logs when key files would land on a disk: they live for

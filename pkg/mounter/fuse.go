@@ -34,6 +34,25 @@ type Fuse struct {
 // node plugin.
 type Holder interface {
 	Mount(ctx context.Context, req Request, target string) error
+	// Held lists the mounts the holder runs with what they were made
+	// with, so that a node plugin started after them can mount one
+	// again when its ceph-fuse dies.
+	Held(ctx context.Context) ([]Held, error)
+}
+
+// Held is one mount a Holder runs.
+type Held struct {
+	Target  string
+	Request Request
+}
+
+// Held lists the mounts the holder runs; none without a holder: nothing
+// else keeps what a mount was made with.
+func (f *Fuse) Held(ctx context.Context) ([]Held, error) {
+	if f.Holder == nil {
+		return nil, nil
+	}
+	return f.Holder.Held(ctx)
 }
 
 // Name is "fuse".

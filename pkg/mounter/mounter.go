@@ -15,6 +15,9 @@ import (
 
 // Request describes one mount of a CephFS path.
 type Request struct {
+	// VolumeID names the volume mounted; no mounter uses it, the mount
+	// holder keeps it for a node plugin that restarts (Held).
+	VolumeID string
 	Monitors []string // plain addresses (config.Cluster.MonitorAddrs)
 	// Msgr2Monitors are those of Monitors that speak msgr2
 	// (config.Cluster.Msgr2Addrs).

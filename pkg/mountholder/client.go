@@ -24,7 +24,7 @@ type Client struct {
 // its answer, within ctx.
 func (c *Client) Mount(ctx context.Context, req mounter.Request, target string) error {
 	body := MountRequest{
-		Target: target, Monitors: req.Monitors, FSName: req.FSName, Path: req.Path,
+		Target: target, VolumeID: req.VolumeID, Monitors: req.Monitors, FSName: req.FSName, Path: req.Path,
 		ClientID: req.Creds.ID, Key: req.Creds.Key, Options: req.Options,
 	}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -64,20 +64,45 @@ func (c *Client) Mount(ctx context.Context, req mounter.Request, target string) 
 
 // Mounts lists the ceph-fuse processes the holder runs.
 func (c *Client) Mounts(ctx context.Context) ([]Mount, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mount-holder"+mountsPath, nil)
-	if err != nil {
+	var list []Mount
+	return list, c.get(ctx, mountsPath, &list)
+}
+
+// Held returns what each mount the holder runs was made with, credentials
+// included, for a node plugin that started after those mounts.
+func (c *Client) Held(ctx context.Context) ([]mounter.Held, error) {
+	var list []MountRequest
+	if err := c.get(ctx, requestsPath, &list); err != nil {
 		return nil, err
+	}
+	held := make([]mounter.Held, 0, len(list))
+	for _, r := range list {
+		held = append(held, mounter.Held{Target: r.Target, Request: mounter.Request{
+			VolumeID: r.VolumeID, Monitors: r.Monitors, FSName: r.FSName, Path: r.Path,
+			Creds: contract.Credentials{ID: r.ClientID, Key: r.Key}, Options: r.Options,
+		}})
+	}
+	return held, nil
+}
+
+// get decodes the JSON answer to a GET of path into out.
+func (c *Client) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mount-holder"+path, nil)
+	if err != nil {
+		return err
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return nil, contract.Errorf(contract.ErrUnavailable, "the mount holder at %s does not answer: %v", c.Socket, err)
+		return contract.Errorf(contract.ErrUnavailable, "the mount holder at %s does not answer: %v", c.Socket, err)
 	}
 	defer resp.Body.Close()
-	var list []Mount
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return nil, fmt.Errorf("mount holder list: %w", err)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("mount holder %s: %s", path, resp.Status)
 	}
-	return list, nil
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("mount holder %s: %w", path, err)
+	}
+	return nil
 }
 
 func (c *Client) http() *http.Client {

@@ -11,13 +11,21 @@ import "time"
 // Paths of the holder's HTTP API on its unix socket.
 const (
 	mountsPath = "/v1/mounts"
+	// requestsPath lists the requests behind the running mounts, keys
+	// included: what a restarted node plugin needs to mount one again
+	// once its ceph-fuse died (a deleted holder pod). Only root on the
+	// node reaches the socket, the same principal that sent them.
+	requestsPath = "/v1/requests"
 )
 
 // MountRequest asks the holder to mount a path of a CephFS filesystem at
 // Target with ceph-fuse. It carries what the node plugin would have run
 // ceph-fuse with, as data: the holder builds the command itself.
 type MountRequest struct {
-	Target   string   `json:"target"`
+	Target string `json:"target"`
+	// VolumeID is kept, not used: it tells a restarted node plugin which
+	// volume a mount is.
+	VolumeID string   `json:"volumeID,omitempty"`
 	Monitors []string `json:"monitors"`
 	FSName   string   `json:"fsName"`
 	Path     string   `json:"path"`

@@ -43,6 +43,8 @@ type Server struct {
 // running is one ceph-fuse of the holder.
 type running struct {
 	Mount
+	req    MountRequest // for requestsPath
+	up     bool         // the mount was seen in the table (under Server.mu)
 	output *tail
 	done   chan struct{} // closed when the process has exited
 }
@@ -55,6 +57,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+mountsPath, s.handleMount)
 	mux.HandleFunc("GET "+mountsPath, s.handleList)
+	mux.HandleFunc("GET "+requestsPath, s.handleRequests)
 	return mux
 }
 
@@ -94,6 +97,20 @@ func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 	list := make([]Mount, 0, len(s.mounts))
 	for _, m := range s.mounts {
 		list = append(list, m.Mount)
+	}
+	s.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].Target < list[j].Target })
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handleRequests answers with the request of each mount that is up.
+func (s *Server) handleRequests(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	list := make([]MountRequest, 0, len(s.mounts))
+	for _, m := range s.mounts {
+		if m.up {
+			list = append(list, m.req)
+		}
 	}
 	s.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].Target < list[j].Target })
@@ -169,7 +186,7 @@ func (s *Server) mount(ctx context.Context, req MountRequest) (int, error) {
 		s.mu.Unlock()
 		return http.StatusConflict, fmt.Errorf("%s is already mounted", req.Target)
 	}
-	m := &running{Mount: Mount{Target: req.Target, Since: time.Now()}, output: &tail{max: 4096}, done: make(chan struct{})}
+	m := &running{Mount: Mount{Target: req.Target, Since: time.Now()}, req: req, output: &tail{max: 4096}, done: make(chan struct{})}
 	s.mounts[req.Target] = m // claimed: a second request for it is refused
 	s.mu.Unlock()
 
@@ -194,7 +211,9 @@ func (s *Server) mount(ctx context.Context, req MountRequest) (int, error) {
 		return http.StatusInternalServerError, fmt.Errorf("start %s: %w", s.program(), err)
 	}
 	started = true
+	s.mu.Lock()
 	m.PID = cmd.Process.Pid
+	s.mu.Unlock()
 	go s.reap(cmd, m)
 	log := klog.FromContext(ctx).WithValues("target", req.Target, "pid", m.PID)
 	log.V(4).Info("Started ceph-fuse", "path", req.Path, "fs", req.FSName)
@@ -205,6 +224,9 @@ func (s *Server) mount(ctx context.Context, req MountRequest) (int, error) {
 		if ok, err := s.isFuseMount(req.Target); err != nil {
 			log.Error(err, "Reading the mount table")
 		} else if ok {
+			s.mu.Lock()
+			m.up = true
+			s.mu.Unlock()
 			log.Info("Mounted", "path", req.Path, "took", time.Since(m.Since).Round(time.Millisecond))
 			return 0, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,6 +72,7 @@ exec sleep 600`
 
 func request(opts ...string) mounter.Request {
 	return mounter.Request{
+		VolumeID: "cfs1:c1:myfs:csi:v",
 		Monitors: []string{"10.0.0.1:3300"}, FSName: "myfs", Path: "/volumes/csi/v/uuid",
 		Creds: contract.Credentials{ID: "csi-node", Key: testKey}, Options: opts,
 	}
@@ -93,6 +95,11 @@ func TestMount(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(s.KeyDir); len(left) != 0 {
 		t.Errorf("key files left: %v", left)
+	}
+	// A node plugin started since gets back what the mount was made with.
+	held, err := c.Held(context.Background())
+	if err != nil || len(held) != 1 || held[0].Target != target || !reflect.DeepEqual(held[0].Request, request("noatime")) {
+		t.Fatalf("Held() = %+v, %v; want %s made with %+v", held, err, target, request("noatime"))
 	}
 	// A second mount there is refused while the first runs.
 	if err := c.Mount(context.Background(), request(), target); !errors.Is(err, contract.ErrBusy) {
@@ -195,6 +202,9 @@ func TestMountTimeout(t *testing.T) {
 	if list, _ := c.Mounts(context.Background()); len(list) != 0 {
 		t.Errorf("a timed-out mount is listed: %+v", list)
 	}
+	if held, _ := c.Held(context.Background()); len(held) != 0 {
+		t.Errorf("a timed-out mount is held: %+v", held)
+	}
 }
 
 func TestHolderUnreachable(t *testing.T) {
@@ -202,5 +212,8 @@ func TestHolderUnreachable(t *testing.T) {
 	c := &Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
 	if err := c.Mount(context.Background(), request(), "/var/lib/kubelet/x"); !errors.Is(err, contract.ErrUnavailable) {
 		t.Errorf("no holder: %v, want ErrUnavailable", err)
+	}
+	if _, err := c.Held(context.Background()); !errors.Is(err, contract.ErrUnavailable) {
+		t.Errorf("no holder, Held: %v, want ErrUnavailable", err)
 	}
 }

@@ -19,7 +19,8 @@ import (
 // evicted kernel client): the kubelet calls NodeStage only for a volume it
 // believes unstaged, so a new pod would otherwise never get the volume
 // while another pod on the node keeps it staged. The credentials in it
-// never reach a disk; after a restart of the node plugin it is empty.
+// never reach a disk; after a restart of the node plugin it holds only what
+// Relearn got back from the mount holder.
 type stagedMounts struct {
 	mu     sync.Mutex
 	byPath map[string]stagedMount
@@ -46,11 +47,59 @@ func (s *stagedMounts) forget(path string) {
 	delete(s.byPath, path)
 }
 
+// rememberIfNew keeps m unless path is known already (a NodeStage since
+// is newer than what a holder lists).
+func (s *stagedMounts) rememberIfNew(path string, m stagedMount) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, known := s.byPath[path]; known {
+		return false
+	}
+	if s.byPath == nil {
+		s.byPath = map[string]stagedMount{}
+	}
+	s.byPath[path] = m
+	return true
+}
+
 func (s *stagedMounts) lookup(path string) (stagedMount, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.byPath[path]
 	return m, ok
+}
+
+// heldLister is a mounter whose mounts live in another process, which
+// can tell what each was made with (mounter.Fuse with a mount holder).
+type heldLister interface {
+	Held(ctx context.Context) ([]mounter.Held, error)
+}
+
+// Relearn remembers the staging mounts that outlive this process (the
+// mount holder's) with what they were made with, so that NodePublish can
+// mount one again after its ceph-fuse died — the holder's pod deleted
+// after this plugin restarted. It returns how many it learned.
+func (s *Server) Relearn(ctx context.Context) (int, error) {
+	learned := 0
+	for _, m := range s.mounters {
+		lister, ok := m.(heldLister)
+		if !ok {
+			continue
+		}
+		held, err := lister.Held(ctx)
+		if err != nil {
+			return learned, fmt.Errorf("list the %s mounts held for this node: %w", m.Name(), err)
+		}
+		for _, h := range held {
+			if h.Request.VolumeID == "" {
+				continue // from a node plugin that did not say
+			}
+			if s.staged.rememberIfNew(h.Target, stagedMount{volumeID: h.Request.VolumeID, mounter: m, req: h.Request}) {
+				learned++
+			}
+		}
+	}
+	return learned, nil
 }
 
 // restage mounts the staging path of a volume again, for NodePublish, with
@@ -61,7 +110,8 @@ func (s *Server) restage(ctx context.Context, volumeID, staging string) error {
 	held, ok := s.staged.lookup(staging)
 	if !ok || held.volumeID != volumeID {
 		return fmt.Errorf("%w: volume %s is not staged at %s: its mount is gone, and this node plugin has no credentials "+
-			"to mount it again (it started after NodeStage); the kubelet stages it again once no pod on this node uses it",
+			"to mount it again (it started after NodeStage, and no mount holder kept them); the kubelet stages it again "+
+			"once no pod on this node uses it",
 			contract.ErrFailedPrecondition, volumeID, staging)
 	}
 	release, err := s.inFlight.Acquire(volumeID)

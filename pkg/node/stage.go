@@ -130,6 +130,7 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		opts = append(opts, mountopts.Split(f)...)
 	}
 	return s.mounters[name], mounter.Request{
+		VolumeID:      req.GetVolumeId(),
 		Monitors:      cluster.MonitorAddrs(),
 		Msgr2Monitors: cluster.Msgr2Addrs(),
 		FSName:        vc[contract.CtxFSName],

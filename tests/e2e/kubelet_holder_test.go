@@ -189,6 +189,10 @@ func (n *node) restartUnderHolder(ctx context.Context, what string, disrupt func
 		return err
 	}
 	took := time.Since(begin)
+	learned, err := n.learnedMounts(ctx, begin)
+	if err != nil {
+		return err
+	}
 	out, err := n.waitWriter(ctx, writer)
 	if err != nil {
 		return fmt.Errorf("the writer during the %s: %w", what, err)
@@ -213,8 +217,9 @@ func (n *node) restartUnderHolder(ctx context.Context, what string, disrupt func
 	if procs := processesNaming(staging, "ceph-fuse"); len(procs) == 1 {
 		rss = residentMemory(strings.Fields(procs[0])[0])
 	}
-	n.holderRuns = append(n.holderRuns, fmt.Sprintf("%s: new node plugin ready in %v; writer: %s; rows (accounts history) %s; the mount's ceph-fuse after it: %s",
-		what, took.Round(100*time.Millisecond), pgbenchSummary(out), rows, rss))
+	n.holderRuns = append(n.holderRuns, fmt.Sprintf("%s: new node plugin ready in %v, learned %s mounts from the holder; writer: %s; "+
+		"rows (accounts history) %s; the mount's ceph-fuse after it: %s",
+		what, took.Round(100*time.Millisecond), learned, pgbenchSummary(out), rows, rss))
 	return nil
 }
 
@@ -333,13 +338,12 @@ func pgbenchSummary(out string) string {
 
 // deleteHolderPod deletes the mount holder's pod under the running
 // server: its ceph-fuse ends with it (as deploy/README.md says: drain
-// first), so the server loses its mount. The server's pod is replaced:
-// whether the new pod gets the volume back at once depends on whether the
-// node plugin still holds the credentials NodeStage gave (not after its own
-// restarts above) and on whether the kubelet unstaged the volume in between,
-// so that is recorded, not required. What is required: once no pod uses
-// the volume, the kubelet unstages the dead mount and a new server stages
-// it afresh, with every row.
+// first), so the server loses its mount. The server's pod is then replaced
+// and must get the volume back at once, with every row: whichever the
+// kubelet calls — NodeStage (it unstaged the dead mount first) or only
+// NodePublish — mounts it again through the new holder, although the node
+// plugin restarted twice since NodeStage (it learned the credentials back
+// from the holder at its start).
 func (n *node) deleteHolderPod(ctx context.Context) error {
 	before, err := n.rowCounts(ctx)
 	if err != nil {
@@ -366,26 +370,12 @@ func (n *node) deleteHolderPod(ctx context.Context) error {
 		return err
 	}
 	begin := time.Now()
-	var replaced string
-	if pod, err := n.waitPostgres(ctx, oldServer, time.Minute); err != nil {
-		replaced = "not ready within a minute: " + lastLines(err.Error(), 1)
-	} else {
-		n.postgresPod = pod
-		replaced = fmt.Sprintf("ready %v after the old one's deletion", time.Since(begin).Round(100*time.Millisecond))
+	pod, err := n.waitPostgres(ctx, oldServer, 3*time.Minute)
+	if err != nil {
+		return fmt.Errorf("the server's pod replaced after the holder's pod was deleted: %w", err)
 	}
-	// No pod uses the volume: the kubelet unstages the dead mount; a new
-	// server stages it afresh.
-	if err := n.deletePostgres(ctx); err != nil {
-		return err
-	}
-	if err := n.checkUnstaged(ctx); err != nil {
-		return err
-	}
-	begin = time.Now()
-	if err := n.startPostgres(ctx); err != nil {
-		return err
-	}
-	restarted := time.Since(begin)
+	n.postgresPod = pod
+	replaced := time.Since(begin)
 	after, err := n.rowCounts(ctx)
 	if err != nil {
 		return err
@@ -393,8 +383,55 @@ func (n *node) deleteHolderPod(ctx context.Context) error {
 	if after != before {
 		return fmt.Errorf("rows (accounts history) %q before the holder's pod was deleted, %q after", before, after)
 	}
-	n.holderRuns = append(n.holderRuns, fmt.Sprintf("mount holder pod deleted: the staged mount then: stat: %v; the server's pod replaced at once: %s; "+
-		"the Deployment deleted and applied again: ready in %v (staged afresh); rows (accounts history) %s",
-		statErr, replaced, restarted.Round(100*time.Millisecond), after))
+	how, err := n.howRecovered(ctx, begin)
+	if err != nil {
+		return err
+	}
+	n.holderRuns = append(n.holderRuns, fmt.Sprintf("mount holder pod deleted: the staged mount then: stat: %v; "+
+		"the server's pod replaced at once: ready %v after the old one's deletion (%s); rows (accounts history) %s",
+		statErr, replaced.Round(100*time.Millisecond), how, after))
 	return nil
+}
+
+// howRecovered tells from the node plugin's log since a moment which call
+// mounted the volume again: NodeStage, or NodePublish on a dead staging
+// mount with what the plugin learned from the holder at its start.
+func (n *node) howRecovered(ctx context.Context, since time.Time) (string, error) {
+	log, err := n.nodePluginLog(ctx, since)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("NodeStage calls %d, staging mounts made again at NodePublish %d",
+		strings.Count(log, `"RPC done" rpc="NodeStageVolume"`)+strings.Count(log, `"Slow RPC" rpc="NodeStageVolume"`),
+		strings.Count(log, "Mounted a dead staging mount again")), nil
+}
+
+// learnedMounts is how many mounts the node plugin started since a moment
+// learned from the holder (its log line at start).
+func (n *node) learnedMounts(ctx context.Context, since time.Time) (string, error) {
+	log, err := n.nodePluginLog(ctx, since)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`"Learned the mount holder's mounts" count=([0-9]+)`).FindStringSubmatch(log)
+	if m == nil {
+		return "", fmt.Errorf("the new node plugin did not learn the mount holder's mounts:\n%s", lastLines(log, 20))
+	}
+	return m[1], nil
+}
+
+// nodePluginLog is the driver container's log in the node plugin's pod
+// since a moment.
+func (n *node) nodePluginLog(ctx context.Context, since time.Time) (string, error) {
+	pods, err := n.waitPodsReady(ctx, driverNamespace, nodeLabels, 1, time.Minute)
+	if err != nil {
+		return "", err
+	}
+	t := metav1.NewTime(since.Add(-time.Second))
+	raw, err := n.kube.core.CoreV1().Pods(driverNamespace).GetLogs(pods[0].Name,
+		&corev1.PodLogOptions{Container: "cephfs-csi", SinceTime: &t}).DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("the node plugin's log: %w", err)
+	}
+	return string(raw), nil
 }

@@ -138,7 +138,7 @@ func TestKubelet(t *testing.T) {
 	phase("enable the mount holder ("+holderComponent+")", n.enableMountHolder)
 	phase("delete the node plugin pod under PostgreSQL (mount holder)", n.deleteNodePluginPodUnderHolder)
 	phase("roll the node plugin to a new image under PostgreSQL (mount holder)", n.rollNodePluginImage)
-	phase("delete the mount holder pod under PostgreSQL; the server staged afresh", n.deleteHolderPod)
+	phase("delete the mount holder pod under PostgreSQL; the server's pod replaced gets its volume back", n.deleteHolderPod)
 	phase("delete everything and check nothing is left", n.deleteEverything)
 	phase("delete the driver", n.deleteDriver)
 }

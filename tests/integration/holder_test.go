@@ -54,8 +54,9 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // holder, not in the node plugin; a second node plugin (as after a restart)
 // publishes, checks and unstages the mount the first one asked for; the
 // holder forgets a ceph-fuse once the unmount ends it; and when the
-// holder's ceph-fuse dies (the holder's pod deleted), the next NodeStage
-// mounts again through it.
+// holder's ceph-fuse dies (the holder's pod deleted), the next NodePublish
+// — from a plugin that started after NodeStage — or NodeStage mounts again
+// through it.
 func TestMountHolder(t *testing.T) {
 	needRoot(t)
 	c := testcluster.Get(t)
@@ -84,43 +85,59 @@ func TestMountHolder(t *testing.T) {
 
 	// A node plugin that did not make the mount serves it.
 	second := c.StartDriver(t, viaHolder)
-	if _, err := second.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(),
-	}); err != nil {
-		t.Fatalf("publish: %v", err)
+	publish := func(target string) {
+		t.Helper()
+		if _, err := second.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+			VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
+			VolumeContext: vol.GetVolumeContext(),
+		}); err != nil {
+			t.Fatalf("publish at %s: %v", target, err)
+		}
 	}
+	publish(target)
 	writeSynced(t, filepath.Join(target, "file"), "through the holder")
 	stats, err := second.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: vol.GetVolumeId(), VolumePath: target})
 	if err != nil || stats.GetVolumeCondition().GetAbnormal() {
 		t.Fatalf("stats: %v, %v", stats, err)
 	}
 
-	// The holder's ceph-fuse dies: the mount is dead; NodeStage mounts
-	// again through the holder, and the data is there.
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+	// The holder's ceph-fuse dies (the holder's pod deleted): the mount is
+	// dead. The second plugin, started after NodeStage, learned from the
+	// holder what the mount was made with: the next NodePublish (a new pod)
+	// mounts it again through the holder, and the data is there.
+	killHeld := func(pid int) {
+		t.Helper()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the holder forgetting the killed ceph-fuse", func() bool { l, _ := holder.Mounts(ctx); return len(l) == 0 })
 	}
-	waitFor(t, "the holder forgetting the killed ceph-fuse", func() bool { l, _ := holder.Mounts(ctx); return len(l) == 0 })
-	if _, err := second.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
-		t.Fatalf("unpublish of a dead mount: %v", err)
-	}
-	stage(second)
-	if list, _ := holder.Mounts(ctx); len(list) != 1 || list[0].PID == pid {
-		t.Fatalf("after the new stage the holder runs %+v", list)
-	}
-	if _, err := second.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(),
-	}); err != nil {
-		t.Fatalf("publish again: %v", err)
+	killHeld(pid)
+	target2 := filepath.Join(dir, "target2")
+	publish(target2)
+	list, _ = holder.Mounts(ctx)
+	if len(list) != 1 || list[0].PID == pid {
+		t.Fatalf("after the publish the holder runs %+v", list)
 	}
 	// This read waits until the MDS gives up the killed client's session
 	// and its caps on the file (≈ 35 s here): what a pod sees after the
 	// holder's pod is deleted.
-	if got := readFile(t, filepath.Join(target, "file")); got != "through the holder" {
-		t.Errorf("after the new stage the file holds %q", got)
+	if got := readFile(t, filepath.Join(target2, "file")); got != "through the holder" {
+		t.Errorf("after the publish mounted again the file holds %q", got)
 	}
+
+	// Killed again: the pods go, and the next NodeStage mounts again.
+	killHeld(list[0].PID)
+	for _, target := range []string{target, target2} {
+		if _, err := second.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
+			t.Fatalf("unpublish of a dead mount: %v", err)
+		}
+	}
+	stage(second)
+	if l, _ := holder.Mounts(ctx); len(l) != 1 || l[0].PID == list[0].PID {
+		t.Fatalf("after the new stage the holder runs %+v", l)
+	}
+	publish(target)
 	if _, err := second.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
 		t.Fatalf("unpublish: %v", err)
 	}
