@@ -19,33 +19,27 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The mount holder (deploy/mount-holder): ceph-fuse runs in its pods, so
-// that the node plugin's restarts and upgrades leave PostgreSQL's mount
-// alone. The baseline phase before showed what happens without it.
+// The mount holder (deploy/mount-holder, part of deploy/csi): ceph-fuse
+// runs in its pods, so that the node plugin's restarts and upgrades leave
+// PostgreSQL's mount alone. The phases before ran without it
+// (deploy/without-mount-holder), to show what happens then.
 const (
-	// holderComponent is the kustomize component that turns it on.
+	// holderComponent is the kustomize component deploy/csi includes.
 	holderComponent = "deploy/mount-holder"
-	holderLabels    = "app.kubernetes.io/name=cephfs-csi,app.kubernetes.io/component=mount-holder"
-	holderName      = "cephfs-csi-mount-holder"
+	// withoutHolderComponent turns it off.
+	withoutHolderComponent = "deploy/without-mount-holder"
+	holderLabels           = "app.kubernetes.io/name=cephfs-csi,app.kubernetes.io/component=mount-holder"
+	holderName             = "cephfs-csi-mount-holder"
 	// holderSocketEnv is what the component sets in the node plugin.
 	holderSocketEnv = "CEPHFS_CSI_MOUNT_HOLDER_SOCKET"
 	// writerSeconds is how long a pgbench writer runs around a restart.
 	writerSeconds = 40
 )
 
-// enableMountHolder replaces the broken PostgreSQL of the baseline, then
-// installs deploy/csi-builtin with the deploy/mount-holder component (a
-// kustomization of the test's own, next to the repository's, as a user
-// writes one) and waits until the holder runs and a node plugin that uses
-// it is registered; then runs PostgreSQL again on its claim and checks
-// that its ceph-fuse is the holder's child.
-func (n *node) enableMountHolder(ctx context.Context) error {
-	if err := n.deletePostgres(ctx); err != nil {
-		return err
-	}
-	if err := n.checkUnstaged(ctx); err != nil {
-		return err
-	}
+// installWithoutHolder installs deploy/csi-builtin with the
+// deploy/without-mount-holder component, through a kustomization of the
+// test's own next to the repository's, as a user writes one.
+func (n *node) installWithoutHolder(ctx context.Context) error {
 	dir := filepath.Join(n.repo, "_build", "e2e-kubelet", "kustomize")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -54,11 +48,26 @@ func (n *node) enableMountHolder(ctx context.Context) error {
 kind: Kustomization
 resources: [../../../%s]
 components: [../../../%s]
-`, builtinOverlay, holderComponent)
+`, builtinOverlay, withoutHolderComponent)
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
 		return err
 	}
-	if err := n.installKustomization(ctx, dir); err != nil {
+	return n.installKustomization(ctx, dir)
+}
+
+// enableMountHolder replaces the broken PostgreSQL of the baseline, then
+// installs deploy/csi-builtin as shipped (the mount holder on) and waits
+// until the holder runs and a node plugin that uses it is registered; then
+// runs PostgreSQL again on its claim and checks that its ceph-fuse is the
+// holder's child.
+func (n *node) enableMountHolder(ctx context.Context) error {
+	if err := n.deletePostgres(ctx); err != nil {
+		return err
+	}
+	if err := n.checkUnstaged(ctx); err != nil {
+		return err
+	}
+	if err := n.installDriver(ctx); err != nil {
 		return err
 	}
 	if _, err := n.waitPodsReady(ctx, driverNamespace, holderLabels, 1, 2*time.Minute); err != nil {

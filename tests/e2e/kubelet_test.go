@@ -19,8 +19,9 @@ import (
 )
 
 // TestKubelet runs the driver the way users do: a real kubelet, with
-// containerd and runc, runs it from its image, installed from deploy/csi-builtin,
-// and mounts its volumes into pods. It starts the control plane of the e2e
+// containerd and runc, runs it from its image, installed from deploy/csi-builtin
+// (first without the mount holder, then as shipped, with it), and mounts its
+// volumes into pods. It starts the control plane of the e2e
 // harness (etcd, kube-apiserver, kube-controller-manager) and
 // kube-scheduler, then containerd with its own root, state, socket and CNI
 // configuration, loads the images that hack/e2e-kubelet.sh assembles (no
@@ -118,7 +119,7 @@ func TestKubelet(t *testing.T) {
 	phase("import the driver image", n.importDriverImage)
 	phase("boot the Ceph cluster", n.bootKubeletCeph)
 	phase("start the workload controllers and the snapshot-controller", n.startWorkloadControllers)
-	phase("install the driver from "+builtinOverlay, n.installDriver)
+	phase("install the driver from "+builtinOverlay+" with "+withoutHolderComponent, n.installWithoutHolder)
 	phase("wait for the driver's registration", n.waitDriverRegistered)
 	phase("wait for the controller", n.waitController)
 	phase("install the examples' secrets and classes", n.installExamples)
@@ -135,7 +136,7 @@ func TestKubelet(t *testing.T) {
 	phase("restore a snapshot as a ReadOnlyMany claim", n.restoreReadOnly)
 	phase("restart the kubelet", n.restartKubelet)
 	phase("delete the node plugin pod under PostgreSQL (baseline)", n.deleteNodePluginPod)
-	phase("enable the mount holder ("+holderComponent+")", n.enableMountHolder)
+	phase("install "+builtinOverlay+" as shipped: the mount holder ("+holderComponent+") on", n.enableMountHolder)
 	phase("delete the node plugin pod under PostgreSQL (mount holder)", n.deleteNodePluginPodUnderHolder)
 	phase("roll the node plugin to a new image under PostgreSQL (mount holder)", n.rollNodePluginImage)
 	phase("delete the mount holder pod under PostgreSQL; the server's pod replaced gets its volume back", n.deleteHolderPod)
