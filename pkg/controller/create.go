@@ -31,6 +31,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
+	if len(p.ignored) > 0 {
+		klog.FromContext(ctx).V(4).Info("StorageClass keys without effect here", "keys", p.ignored)
+	}
 	vol := volumeid.Volume{
 		ClusterID: p.cluster.ClusterID,
 		FSName:    p.fsName,

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -41,15 +42,19 @@ type volumeParams struct {
 	mounter    string
 	kernelOpts string
 	fuseOpts   string
-	mode       int // 0 = Ceph's default
-	uid, gid   int // -1 = Ceph's default
+	mode       int      // 0 = Ceph's default
+	uid, gid   int      // -1 = Ceph's default
+	ignored    []string // ceph-csi keys accepted without effect (logged)
 }
 
-// parseParams validates the parameters in one pass; an unknown key is an
-// error naming it, so that a typo never silently changes a volume.
+// parseParams validates the parameters in one pass. Every key ceph-csi
+// documents is accepted (cephcsiparams.go lists those without effect here);
+// any other is an error naming it, so that a typo never silently changes a
+// volume.
 func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, error) {
 	p := &volumeParams{namePrefix: defaultNamePrefix, uid: -1, gid: -1}
 	var clusterID string
+	var encrypted bool
 	for k, v := range params {
 		var err error
 		switch k {
@@ -75,8 +80,16 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 			p.uid, err = parseID(v)
 		case paramGID:
 			p.gid, err = parseID(v)
+		case paramEncrypted:
+			if encrypted, err = parseEncrypted(v); err != nil {
+				return nil, err
+			}
+		case paramEncryptionKMSID, paramEncryptionType:
+			// Meaningful only with encryption on, which is refused below.
 		default:
-			if !strings.HasPrefix(k, sidecarPrefix) {
+			if reason, ok := ignoredParams[k]; ok {
+				p.ignored = append(p.ignored, k+": "+reason)
+			} else if !strings.HasPrefix(k, sidecarPrefix) {
 				return nil, contract.Invalid("unknown parameter %q", k)
 			}
 		}
@@ -84,6 +97,10 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 			return nil, contract.Invalid("parameter %s=%q: %v", k, v, err)
 		}
 	}
+	if encrypted {
+		return nil, refuseEncryption(params)
+	}
+	slices.Sort(p.ignored)
 	if clusterID == "" {
 		return nil, contract.Invalid("parameter %q is required", paramClusterID)
 	}

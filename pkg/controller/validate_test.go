@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -33,6 +34,7 @@ func TestParseParams(t *testing.T) {
 		name   string
 		params map[string]string
 		want   codes.Code
+		msg    string // in the error
 		check  func(*testing.T, *volumeParams)
 	}{
 		{name: "minimal, group from cluster config", params: base(nil), check: func(t *testing.T, p *volumeParams) {
@@ -64,6 +66,19 @@ func TestParseParams(t *testing.T) {
 		{name: "negative uid", params: base(map[string]string{"uid": "-1"}), want: codes.InvalidArgument},
 		{name: "option injection", params: base(map[string]string{"kernelMountOptions": "noatime,secretfile=/etc/shadow"}), want: codes.InvalidArgument},
 		{name: "group with slash", params: base(map[string]string{"subvolumeGroup": "../x"}), want: codes.InvalidArgument},
+		{name: "ceph-csi keys without effect", params: base(map[string]string{
+			"encrypted": "false", "encryptionKMSID": "vault", "encryptionType": "file", "snapshotNamePrefix": "csi-snap-",
+			"netNamespaceFilePath": "/var/lib/kubelet/plugins/cephfs.csi.ceph.com/net", "readAffinity": "true",
+			"crushLocationLabels": "topology.kubernetes.io/zone", "extraDeploy": "", "csiProvisionerSecretName": "s",
+		}), check: func(t *testing.T, p *volumeParams) {
+			if len(p.ignored) != 6 || p.namePrefix != "csi-vol-" || p.pool != "" {
+				t.Errorf("parsed wrong: %+v", p)
+			}
+		}},
+		{name: "encrypted", params: base(map[string]string{"encrypted": "true"}), want: codes.InvalidArgument, msg: "encrypted=\"true\""},
+		{name: "encrypted with a KMS", params: base(map[string]string{"encrypted": "True", "encryptionKMSID": "vault"}), want: codes.InvalidArgument, msg: "encryptionKMSID=\"vault\""},
+		{name: "encrypted not a boolean", params: base(map[string]string{"encrypted": "yes"}), want: codes.InvalidArgument, msg: "want \"true\" or \"false\""},
+		{name: "a flag of ceph-csi is no key", params: base(map[string]string{"pidlimit": "-1"}), want: codes.InvalidArgument, msg: "\"pidlimit\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +86,9 @@ func TestParseParams(t *testing.T) {
 			p, err := parseParams(tt.params, cfg)
 			if got := server.Code(err); got != tt.want {
 				t.Fatalf("code = %v (%v), want %v", got, err, tt.want)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %q does not say %q", err, tt.msg)
 			}
 			if tt.check != nil {
 				tt.check(t, p)
