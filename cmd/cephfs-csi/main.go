@@ -36,6 +36,8 @@ func main() {
 	fs.StringVar(&opts.MountHolderSocket, "mount-holder-socket", holderSocket, "node: run ceph-fuse in the mount holder listening here, so that FUSE mounts outlive this container (empty = in this process; default $CEPHFS_CSI_MOUNT_HOLDER_SOCKET); mount-holder: where to listen")
 	fs.StringVar(&opts.MountHolderRoot, "mount-holder-root", opts.MountHolderRoot, "mount-holder: mount only below this directory (the kubelet's)")
 	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve /metrics and /healthz on this address (e.g. :8080): Prometheus metrics, and the Probe's check (200 ok, 503 with the reason); empty = off")
+	fs.BoolVar(&opts.SetMetadata, "set-metadata", opts.SetMetadata, "controller: record the PVC, PV and VolumeSnapshot names that the sidecars pass (--extra-create-metadata) and --cluster-name on subvolumes and snapshots (ceph-csi's --setmetadata keys)")
+	fs.StringVar(&opts.ClusterName, "cluster-name", opts.ClusterName, "controller: name of the Kubernetes cluster, recorded on subvolumes and snapshots as csi.ceph.com/cluster/name (ceph-csi's --clustername); empty = not recorded")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
 	if *version {

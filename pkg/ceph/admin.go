@@ -36,10 +36,13 @@ func (a *Admin) Release() { a.release() }
 // clusterCache holds what rarely changes in a cluster, so that a CreateVolume
 // costs no mgr round trip for it after the first.
 type clusterCache struct {
+	id     string // the cluster's ID in the config
 	mu     sync.Mutex
 	fsName map[string]admin.FSPoolInfo
 	fsByID map[int64]string
 	groups map[string]bool // "fs/group" known to exist
+	// noMetadata: the mgr lacks the subvolume metadata commands.
+	noMetadata bool
 }
 
 // DataPools returns the data pools of filesystem fsName (cached).

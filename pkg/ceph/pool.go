@@ -212,7 +212,7 @@ func (p *Pool) cache(clusterID string) *clusterCache {
 	defer p.mu.Unlock()
 	c, ok := p.clusters[clusterID]
 	if !ok {
-		c = &clusterCache{groups: make(map[string]bool)}
+		c = &clusterCache{id: clusterID, groups: make(map[string]bool)}
 		p.clusters[clusterID] = c
 	}
 	return c

@@ -52,6 +52,13 @@ type CephCSIJournal interface {
 	RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
 }
 
+// Metadata labels subvolumes and snapshots with key-value pairs (the names
+// of the Kubernetes objects behind them; see metadata.go).
+type Metadata interface {
+	SetSubvolumeMetadata(ctx context.Context, fsName, group, name string, md map[string]string) error
+	SetSnapshotMetadata(ctx context.Context, fsName, group, subvolume, snapshot string, md map[string]string) error
+}
+
 // Session is one RPC's connection to a cluster as one CephX user: every
 // role, released when the RPC is done.
 type Session interface {
@@ -59,6 +66,7 @@ type Session interface {
 	Snapshots
 	SnapshotRecords
 	CephCSIJournal
+	Metadata
 	Release()
 }
 

@@ -22,12 +22,23 @@ type Server struct {
 	csi.UnimplementedControllerServer
 	cfg      *config.Config
 	connect  Connector
+	opts     Options
 	inFlight *locks.InFlight
 }
 
+// Options are the controller's settings.
+type Options struct {
+	// SetMetadata records the Kubernetes names the sidecars pass
+	// (--extra-create-metadata) on subvolumes and snapshots (metadata.go).
+	SetMetadata bool
+	// ClusterName, when set with SetMetadata, is recorded on every
+	// subvolume and snapshot under ceph-csi's key csi.ceph.com/cluster/name.
+	ClusterName string
+}
+
 // New returns a Controller service for the clusters in cfg.
-func New(cfg *config.Config, connect Connector) *Server {
-	return &Server{cfg: cfg, connect: connect, inFlight: locks.New()}
+func New(cfg *config.Config, connect Connector, opts Options) *Server {
+	return &Server{cfg: cfg, connect: connect, opts: opts, inFlight: locks.New()}
 }
 
 var capabilities = []csi.ControllerServiceCapability_RPC_Type{

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,7 @@ const key = "AQBzV1FnAAAAABAAx7tS0cLsO9fcQ4rN1f0XWQ=="
 func newFakeServer(t *testing.T) (*Server, *fake.Session) {
 	t.Helper()
 	f := fake.New()
-	return New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil }), f
+	return New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil }, Options{SetMetadata: true}), f
 }
 
 func req(name string) *csi.CreateVolumeRequest {
@@ -202,7 +203,7 @@ func TestCephCSIVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := fake.New()
-	s := New(cfg, func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil })
+	s := New(cfg, func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil }, Options{})
 	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
 	handle := "0001-0009-rook-ceph-0000000000000001-" + uuid
 	f.CephCSI = map[string]ceph.CephCSIEntry{uuid: {Name: "csi-vol-" + uuid, Request: "pvc-1"}}
@@ -305,3 +306,84 @@ func mustDerive(t *testing.T, name string) string {
 	t.Helper()
 	return volumeid.DeriveName(defaultNamePrefix, name)
 }
+
+// TestMetadata: the names the sidecars pass, and the cluster name, are
+// recorded on subvolumes and snapshots; a failure to record them fails
+// nothing; recording off asks the cluster nothing.
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	volParams := map[string]string{
+		"csi.storage.k8s.io/pvc/name": "data", "csi.storage.k8s.io/pvc/namespace": "shop", "csi.storage.k8s.io/pv/name": "pvc-1234",
+	}
+	snapParams := map[string]string{
+		"csi.storage.k8s.io/volumesnapshot/name": "nightly", "csi.storage.k8s.io/volumesnapshot/namespace": "shop",
+		"csi.storage.k8s.io/volumesnapshotcontent/name": "snapcontent-1234",
+	}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		out := maps.Clone(m)
+		for i := 0; i < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		opts     Options
+		fail     error
+		params   map[string]string // besides clusterID and fsName
+		wantVol  map[string]string
+		wantSnap map[string]string
+	}{
+		{name: "names and cluster name", opts: Options{SetMetadata: true, ClusterName: "prod-eu"}, params: volParams,
+			wantVol:  with(volParams, "csi.ceph.com/cluster/name", "prod-eu"),
+			wantSnap: with(snapParams, "csi.ceph.com/cluster/name", "prod-eu")},
+		{name: "names only", opts: Options{SetMetadata: true}, params: volParams, wantVol: volParams, wantSnap: snapParams},
+		{name: "cluster name only", opts: Options{SetMetadata: true, ClusterName: "prod-eu"},
+			wantVol: map[string]string{"csi.ceph.com/cluster/name": "prod-eu"}, wantSnap: with(snapParams, "csi.ceph.com/cluster/name", "prod-eu")},
+		{name: "nothing to record", opts: Options{SetMetadata: true}},
+		{name: "off", opts: Options{ClusterName: "prod-eu"}, params: volParams},
+		{name: "recording fails", opts: Options{SetMetadata: true}, params: volParams, fail: fmt.Errorf("set: %w", contract.ErrUnavailable)},
+		{name: "cluster without metadata", opts: Options{SetMetadata: true}, params: volParams, fail: ceph.ErrMetadataUnsupported},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := fake.New()
+			f.Err["metadata"] = tt.fail
+			s := New(testConfig(t), func(context.Context, *config.Cluster, contract.Credentials) (Session, error) { return f, nil }, tt.opts)
+			r := req("pvc-1234")
+			maps.Copy(r.Parameters, tt.params)
+			resp, err := s.CreateVolume(context.Background(), r)
+			if err != nil {
+				t.Fatalf("CreateVolume: %v", err)
+			}
+			vc := resp.GetVolume().GetVolumeContext()
+			sv := key3(vc[contract.CtxFSName], vc[contract.CtxSubvolumeGroup], vc[contract.CtxSubvolumeName])
+			params := snapParams
+			if tt.wantSnap == nil {
+				params = nil
+			}
+			snap, err := s.CreateSnapshot(context.Background(), &csi.CreateSnapshotRequest{
+				Name: "snapshot-1", SourceVolumeId: resp.GetVolume().GetVolumeId(), Secrets: r.Secrets, Parameters: params,
+			})
+			if err != nil {
+				t.Fatalf("CreateSnapshot: %v", err)
+			}
+			id, err := volumeid.DecodeSnapshot(snap.GetSnapshot().GetSnapshotId())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Metadata[sv]; !maps.Equal(got, tt.wantVol) {
+				t.Errorf("subvolume metadata = %v, want %v", got, tt.wantVol)
+			}
+			if got := f.Metadata[sv+"@"+id.Name]; !maps.Equal(got, tt.wantSnap) {
+				t.Errorf("snapshot metadata = %v, want %v", got, tt.wantSnap)
+			}
+			if called := f.Called("metadata"); called != (tt.wantVol != nil || tt.fail != nil) {
+				t.Errorf("metadata asked for: %v", called)
+			}
+		})
+	}
+}
+
+func key3(fsName, group, name string) string { return fsName + "/" + group + "/" + name }

@@ -67,6 +67,9 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
+	recordMetadata(ctx, s.metadataFor(req.GetParameters(), volumeMetaKeys), "subvolume "+vol.Subvolume, func(md map[string]string) error {
+		return sess.SetSubvolumeMetadata(ctx, vol.FSName, vol.Group, vol.Subvolume, md)
+	})
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
 		VolumeId:      id,
 		CapacityBytes: sv.Size,

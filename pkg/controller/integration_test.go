@@ -34,7 +34,7 @@ func newController(t *testing.T) (*controller.Server, *testcluster.Cluster) {
 			return nil, err
 		}
 		return a, nil
-	}), c
+	}, controller.Options{SetMetadata: true}), c
 }
 
 func mountCap() []*csi.VolumeCapability {

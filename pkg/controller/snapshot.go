@@ -136,6 +136,9 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		return nil, err
 	}
 	klog.FromContext(ctx).V(4).Info("Snapshot taken", "snapshot", id)
+	recordMetadata(ctx, s.metadataFor(req.GetParameters(), snapshotMetaKeys), "snapshot "+snap.Name, func(md map[string]string) error {
+		return sess.SetSnapshotMetadata(ctx, src.FSName, src.Group, src.Subvolume, snap.Name, md)
+	})
 	return &csi.CreateSnapshotResponse{Snapshot: rec.csi()}, nil
 }
 

@@ -79,6 +79,12 @@ type Options struct {
 	// MountHolderRoot (mount-holder) is the directory below which the
 	// holder mounts (the kubelet's).
 	MountHolderRoot string
+	// SetMetadata (controller) records the PVC, PV and VolumeSnapshot
+	// names the sidecars pass, and ClusterName, on subvolumes and
+	// snapshots.
+	SetMetadata bool
+	// ClusterName (controller) is recorded as csi.ceph.com/cluster/name.
+	ClusterName string
 }
 
 // DefaultOptions are the flag defaults.
@@ -95,6 +101,7 @@ func DefaultOptions() Options {
 		DefaultMounter: "auto",
 		KeyDir:         "/run/cephfs-csi/keys",
 		MountTimeout:   2 * time.Minute,
+		SetMetadata:    true,
 
 		PluginRegistrationDir: "/var/lib/kubelet/plugins_registry",
 		MountHolderRoot:       "/var/lib/kubelet",
@@ -137,7 +144,7 @@ func New(opts Options) (*Driver, error) {
 	d.pool.Observer = d.metrics
 	csi.RegisterIdentityServer(d.server.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
 	if runsController {
-		csi.RegisterControllerServer(d.server.GRPC, controller.New(cfg, d.connect))
+		csi.RegisterControllerServer(d.server.GRPC, controller.New(cfg, d.connect, controller.Options{SetMetadata: opts.SetMetadata, ClusterName: opts.ClusterName}))
 	}
 	if runsNode {
 		csi.RegisterNodeServer(d.server.GRPC, ns)

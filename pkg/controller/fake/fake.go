@@ -9,7 +9,7 @@ import (
 )
 
 // Session keeps subvolumes in a map. Err, when set for an operation name
-// ("info", "create", "remove", "resize", "pools", "group"), is returned by
+// ("info", "create", "remove", "resize", "pools", "group", "metadata", …), is returned by
 // that operation. Block, when set, is waited on by CreateSubvolume.
 type Session struct {
 	mu         sync.Mutex
@@ -24,6 +24,9 @@ type Session struct {
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.
 	CephCSI map[string]ceph.CephCSIEntry
+	// Metadata is what was recorded, by "fs/group/subvolume" and
+	// "fs/group/subvolume@snapshot".
+	Metadata map[string]map[string]string
 }
 
 // New returns an empty filesystem with one data pool.
