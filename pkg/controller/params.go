@@ -24,6 +24,7 @@ const (
 	paramMode               = "mode"
 	paramUID                = "uid"
 	paramGID                = "gid"
+	paramBackingSnapshot    = "backingSnapshot"
 
 	// sidecarPrefix marks keys the external-provisioner adds or reads itself.
 	sidecarPrefix = "csi.storage.k8s.io/"
@@ -43,6 +44,8 @@ type volumeParams struct {
 	fuseOpts   string
 	mode       int // 0 = Ceph's default
 	uid, gid   int // -1 = Ceph's default
+	// backingSnapshot: nil = shallow when the request allows it (shallow.go).
+	backingSnapshot *bool
 }
 
 // parseParams validates the parameters in one pass; an unknown key is an
@@ -75,6 +78,8 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 			p.uid, err = parseID(v)
 		case paramGID:
 			p.gid, err = parseID(v)
+		case paramBackingSnapshot:
+			p.backingSnapshot, err = parseBool(v)
 		default:
 			if !strings.HasPrefix(k, sidecarPrefix) {
 				return nil, contract.Invalid("unknown parameter %q", k)
@@ -118,6 +123,14 @@ func parseMode(v string) (int, error) {
 		return 0, fmt.Errorf("want an octal mode between 1 and 7777, such as 0775")
 	}
 	return int(m), nil
+}
+
+func parseBool(v string) (*bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, fmt.Errorf("want \"true\" or \"false\"")
+	}
+	return &b, nil
 }
 
 func parseID(v string) (int, error) {
