@@ -79,12 +79,18 @@ func checkSnapshotRoot(root string) error {
 // snapshotSource is what NodePublish bind-mounts for a shallow volume: the
 // snapshot's directory in the staging mount.
 func (s *Server) snapshotSource(ctx context.Context, req *csi.NodePublishVolumeRequest) (string, error) {
-	root := req.GetVolumeContext()[contract.CtxBackingSnapshotRoot]
-	if root == "" {
-		var err error
-		if root, err = s.cephCSISnapshotRoot(ctx, req.GetVolumeId(), req.GetStagingTargetPath()); err != nil {
-			return "", err
-		}
+	vc := req.GetVolumeContext()
+	root := vc[contract.CtxBackingSnapshotRoot]
+	var err error
+	switch {
+	case root != "":
+	case vc[contract.CtxBackingSnapshotID] != "":
+		root, err = staticSnapshotDir(req.GetStagingTargetPath(), vc[contract.CtxBackingSnapshotID])
+	default:
+		root, err = s.cephCSISnapshotRoot(ctx, req)
+	}
+	if err != nil {
+		return "", err
 	}
 	if err := checkSnapshotRoot(root); err != nil {
 		return "", err
@@ -104,16 +110,54 @@ func (s *Server) snapshotSource(ctx context.Context, req *csi.NodePublishVolumeR
 
 // cephCSISnapshotRoot finds the snapshot directory of a shallow volume
 // ceph-csi made, whose context does not name it: the snapshot's name comes
-// from ceph-csi's journal (read at NodeStage with the stage secret, kept in
-// memory with the mount), and the directory is the one entry of
+// from ceph-csi's journal (read at NodeStage with the stage secret and kept
+// in memory with the mount; read again with the credentials the mount
+// holder gave back after a restart), and the directory is the one entry of
 // .snap/<snapshot> that is not Ceph's .meta (the subvolume's uuid).
-func (s *Server) cephCSISnapshotRoot(_ context.Context, volumeID, staging string) (string, error) {
+func (s *Server) cephCSISnapshotRoot(ctx context.Context, req *csi.NodePublishVolumeRequest) (string, error) {
+	volumeID, staging := req.GetVolumeId(), req.GetStagingTargetPath()
 	held, ok := s.staged.lookup(staging)
-	if !ok || held.volumeID != volumeID || held.snapshot == "" {
-		return "", fmt.Errorf("%w: shallow volume %s: this node plugin did not stage it, so it does not know its snapshot; "+
-			"the kubelet stages it again once no pod on this node uses it", contract.ErrFailedPrecondition, volumeID)
+	if !ok || held.volumeID != volumeID {
+		return "", fmt.Errorf("%w: shallow volume %s: this node plugin did not stage it and holds no credentials to read "+
+			"its snapshot in ceph-csi's journal; the kubelet stages it again once no pod on this node uses it", contract.ErrFailedPrecondition, volumeID)
 	}
-	return snapshotDir(staging, held.snapshot)
+	snapshot := held.snapshot
+	if snapshot == "" {
+		if s.backingSnap == nil {
+			return "", fmt.Errorf("%w: volume %s is a shallow volume of ceph-csi's; this node cannot read ceph-csi's journal", contract.ErrFailedPrecondition, volumeID)
+		}
+		cluster, err := s.cfg.Cluster(req.GetVolumeContext()[contract.CtxClusterID])
+		if err != nil {
+			return "", contract.Invalid("volume context: %v", err)
+		}
+		if snapshot, err = s.backingSnap(ctx, cluster, held.req.Creds, held.req.FSName, volumeID); err != nil {
+			return "", fmt.Errorf("snapshot of shallow volume %s: %w", volumeID, err)
+		}
+		held.snapshot = snapshot
+		s.staged.remember(staging, held)
+	}
+	return snapshotDir(staging, snapshot)
+}
+
+// staticSnapshotDir finds a static shallow volume's snapshot (ceph-csi's
+// backingSnapshotID on a rootPath): the one entry of <rootPath>/.snap whose
+// name holds the ID, as Ceph names a snapshot seen from a descendant of the
+// directory it was taken at _<name>_<inode>.
+func staticSnapshotDir(staging, id string) (string, error) {
+	entries, err := os.ReadDir(filepath.Join(staging, ".snap"))
+	if err != nil {
+		return "", fmt.Errorf("list the snapshots of the staging mount: %w", err)
+	}
+	var found []string
+	for _, e := range entries {
+		if strings.Contains(e.Name(), id) {
+			found = append(found, e.Name())
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("%w: %s=%q matches %d snapshots %v in .snap, want one", contract.ErrFailedPrecondition, contract.CtxBackingSnapshotID, id, len(found), found)
+	}
+	return path.Join(".snap", found[0]), nil
 }
 
 // snapshotDir returns .snap/<snapshot>/<dir>, the one directory in the

@@ -74,3 +74,22 @@ func TestSnapshotDir(t *testing.T) {
 		t.Errorf("bad name: %v, want Invalid", err)
 	}
 }
+
+func TestStaticSnapshotDir(t *testing.T) {
+	t.Parallel()
+	staging := t.TempDir()
+	for _, d := range []string{".snap/_nightly_1099511627778", ".snap/_weekly_1099511627778", ".snap/_weekly-old_1099511627778"} {
+		if err := os.MkdirAll(filepath.Join(staging, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := staticSnapshotDir(staging, "nightly"); err != nil || got != ".snap/_nightly_1099511627778" {
+		t.Errorf("staticSnapshotDir(nightly) = %q, %v", got, err)
+	}
+	if _, err := staticSnapshotDir(staging, "weekly"); !errors.Is(err, contract.ErrFailedPrecondition) {
+		t.Errorf("ambiguous: %v, want FailedPrecondition", err)
+	}
+	if _, err := staticSnapshotDir(staging, "monthly"); !errors.Is(err, contract.ErrFailedPrecondition) {
+		t.Errorf("none: %v, want FailedPrecondition", err)
+	}
+}

@@ -54,7 +54,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		return nil, err
 	}
 	var snapshot string
-	if shallow && req.GetVolumeContext()[contract.CtxBackingSnapshotRoot] == "" {
+	if shallow && req.GetVolumeContext()[contract.CtxBackingSnapshotRoot] == "" && req.GetVolumeContext()[contract.CtxBackingSnapshotID] == "" {
 		if snapshot, err = s.cephCSISnapshot(ctx, req, mreq); err != nil {
 			return nil, err
 		}

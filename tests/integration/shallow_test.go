@@ -261,3 +261,33 @@ func TestShallowOffClones(t *testing.T) {
 		t.Errorf("clone holds %v", got)
 	}
 }
+
+// TestStaticShallowVolume: a static volume with ceph-csi's backingSnapshotID
+// on a rootPath (a subvolume's path) is the snapshot as Ceph shows it below
+// the directory it was taken at, .snap/_<name>_<inode>.
+func TestStaticShallowVolume(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	drv := c.StartDriver(t, nil)
+	src := createVolume(t, drv, c, "static-shallow-src", 100<<20, nil)
+	write(t, filepath.Join(mountVolume(t, drv, c, src), "kept"), "in the snapshot")
+	v, err := volumeid.DecodeVolume(src.GetVolumeId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := "nightly-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	c.Ceph(t, "fs", "subvolume", "snapshot", "create", c.FS, v.Subvolume, snap, "--group_name", c.Group)
+	t.Cleanup(func() { c.Ceph(t, "fs", "subvolume", "snapshot", "rm", c.FS, v.Subvolume, snap, "--group_name", c.Group) })
+	vol := &csi.Volume{VolumeId: "static-" + snap, VolumeContext: map[string]string{
+		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true",
+		"rootPath": src.GetVolumeContext()["subvolumePath"], "backingSnapshotID": snap,
+	}}
+	_, target, undo := stagePublish(t, drv, c, vol, rox)
+	defer undo()
+	if got := files(t, target); !slices.Equal(got, []string{"kept"}) {
+		t.Errorf("static shallow volume holds %v", got)
+	}
+	if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("write: %v, want EROFS", err)
+	}
+}
