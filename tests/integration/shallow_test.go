@@ -277,7 +277,9 @@ func TestStaticShallowVolume(t *testing.T) {
 	}
 	snap := "nightly-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
 	c.Ceph(t, "fs", "subvolume", "snapshot", "create", c.FS, v.Subvolume, snap, "--group_name", c.Group)
-	t.Cleanup(func() { c.Ceph(t, "fs", "subvolume", "snapshot", "rm", c.FS, v.Subvolume, snap, "--group_name", c.Group) })
+	t.Cleanup(func() {
+		c.Ceph(t, "fs", "subvolume", "snapshot", "rm", c.FS, v.Subvolume, snap, "--group_name", c.Group)
+	})
 	vol := &csi.Volume{VolumeId: "static-" + snap, VolumeContext: map[string]string{
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true",
 		"rootPath": src.GetVolumeContext()["subvolumePath"], "backingSnapshotID": snap,
