@@ -17,6 +17,13 @@ import (
 // request names back (key csi.volume.<request name>). Snapshots have the same
 // shape under csi.snap.<uuid> (csi.imagename, csi.snapname, and csi.source:
 // the source subvolume) and csi.snaps.default.
+//
+// A shallow volume (ceph-csi's "snapshot-backed volume") has a journal entry
+// like any volume, naming a subvolume that was never created, plus the
+// handle of its snapshot under csi.volume.backingsnapshotid. ceph-csi counts
+// the shallow volumes of a snapshot in a "reftracker" object,
+// rt-backingsnapshot-<snapshot handle>, whose omap keys are the handles
+// holding a reference (the snapshot's own among them).
 const DefaultCephCSIRNS = "csi"
 
 // CephCSIKind selects ceph-csi's volume or snapshot journal.
@@ -31,8 +38,10 @@ var (
 )
 
 const (
-	cephCSINameKey   = "csi.imagename"
-	cephCSISourceKey = "csi.source"
+	cephCSINameKey            = "csi.imagename"
+	cephCSISourceKey          = "csi.source"
+	cephCSIBackingSnapshotKey = "csi.volume.backingsnapshotid"
+	cephCSIRefTrackerPrefix   = "rt-backingsnapshot-"
 )
 
 // CephCSIEntry is what ceph-csi's journal says of one volume or snapshot.
@@ -40,6 +49,8 @@ type CephCSIEntry struct {
 	Name    string // the subvolume, or the snapshot
 	Request string // the CSI request name
 	Source  string // snapshots: the source subvolume
+	// BackingSnapshot is, for a shallow volume, its snapshot's handle.
+	BackingSnapshot string
 }
 
 // FilesystemByID returns the name of the filesystem with ID fscid (cached).
@@ -75,7 +86,10 @@ func (a *Admin) CephCSIEntry(ctx context.Context, fsName, namespace string, kind
 	if err != nil {
 		return nil, err
 	}
-	e := &CephCSIEntry{Name: string(vals[cephCSINameKey]), Request: string(vals[kind.requestKey]), Source: string(vals[cephCSISourceKey])}
+	e := &CephCSIEntry{
+		Name: string(vals[cephCSINameKey]), Request: string(vals[kind.requestKey]), Source: string(vals[cephCSISourceKey]),
+		BackingSnapshot: string(vals[cephCSIBackingSnapshotKey]),
+	}
 	if e.Name == "" {
 		return nil, fmt.Errorf("ceph-csi journal of %s: %w", uuid, contract.ErrNotFound)
 	}
@@ -92,6 +106,41 @@ func (a *Admin) RemoveCephCSIEntry(ctx context.Context, fsName, namespace string
 			}
 		}
 		if err := ioctx.Delete(kind.objectPrefix + uuid); err != nil && !isNotFound(err) {
+			return struct{}{}, err
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// CephCSIShallowVolumes lists the handles that ceph-csi's reftracker says
+// hold a reference to a snapshot, besides the snapshot itself: its shallow
+// volumes, some of which may have been deleted since by this driver (which
+// does not write ceph-csi's reftracker; callers check the journal).
+func (a *Admin) CephCSIShallowVolumes(ctx context.Context, fsName, namespace, snapshotHandle string) ([]string, error) {
+	vals, err := inMetadataPool(ctx, a, "omap_read", "read ceph-csi reftracker of "+snapshotHandle, fsName, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
+		return ioctx.GetAllOmapValues(cephCSIRefTrackerPrefix+snapshotHandle, "", "", 256)
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range vals {
+		if k != snapshotHandle {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// RemoveCephCSIRefTracker removes ceph-csi's reftracker of a snapshot that
+// is gone; a missing one is not an error.
+func (a *Admin) RemoveCephCSIRefTracker(ctx context.Context, fsName, namespace, snapshotHandle string) error {
+	_, err := inMetadataPool(ctx, a, "omap_rm", "remove ceph-csi reftracker of "+snapshotHandle, fsName, namespace, func(ioctx *rados.IOContext) (struct{}, error) {
+		if err := ioctx.Delete(cephCSIRefTrackerPrefix + snapshotHandle); err != nil && !isNotFound(err) {
 			return struct{}{}, err
 		}
 		return struct{}{}, nil

@@ -15,4 +15,14 @@ const (
 	CtxFuseMountOptions   = "fuseMountOptions"
 	// CtxRootPath is a static volume's path (ceph-csi's name for it).
 	CtxRootPath = "rootPath"
+
+	// A shallow volume (a snapshot mounted read-only) is mounted at
+	// CtxSubvolumePath, read-only, and published from the snapshot's
+	// directory CtxBackingSnapshotRoot (".snap/<snapshot>/<uuid>", relative
+	// to it). CtxBackingSnapshotID names the snapshot; with ceph-csi's
+	// CtxBackingSnapshot ("true"), it marks a shallow volume whose directory
+	// the node must find (ceph-csi's).
+	CtxBackingSnapshot     = "backingSnapshot"
+	CtxBackingSnapshotID   = "backingSnapshotID"
+	CtxBackingSnapshotRoot = "backingSnapshotRoot"
 )

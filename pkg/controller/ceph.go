@@ -44,12 +44,24 @@ type SnapshotRecords interface {
 	DeleteRecord(ctx context.Context, fsName, key string) error
 }
 
+// References keeps the references shallow volumes hold on their snapshots,
+// one store per filesystem (see shallow.go).
+type References interface {
+	PutReference(ctx context.Context, fsName, volume string, value []byte) error
+	GetReference(ctx context.Context, fsName, volume string) ([]byte, error)
+	ListReferences(ctx context.Context, fsName string) (map[string][]byte, error)
+	DeleteReference(ctx context.Context, fsName, volume string) error
+}
+
 // CephCSIJournal reads and cleans ceph-csi's journal, for the volumes and
-// snapshots ceph-csi made.
+// snapshots ceph-csi made, and reads which shallow volumes it counted on a
+// snapshot.
 type CephCSIJournal interface {
 	FilesystemByID(ctx context.Context, fscid int64) (string, error)
 	CephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
 	RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
+	CephCSIShallowVolumes(ctx context.Context, fsName, namespace, snapshotHandle string) ([]string, error)
+	RemoveCephCSIRefTracker(ctx context.Context, fsName, namespace, snapshotHandle string) error
 }
 
 // Metadata labels subvolumes and snapshots with key-value pairs (the names
@@ -65,6 +77,7 @@ type Session interface {
 	Subvolumes
 	Snapshots
 	SnapshotRecords
+	References
 	CephCSIJournal
 	Metadata
 	Release()

@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"strconv"
-
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
 
@@ -44,15 +42,6 @@ const (
 	paramEncryptionKMSID = "encryptionKMSID"
 	paramEncryptionType  = "encryptionType"
 )
-
-// parseEncrypted reads the encrypted key as ceph-csi does (strconv.ParseBool).
-func parseEncrypted(v string) (bool, error) {
-	on, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, contract.Invalid("parameter %s=%q: want \"true\" or \"false\"", paramEncrypted, v)
-	}
-	return on, nil
-}
 
 // refuseEncryption explains why a class that asks for encryption cannot be
 // served: a volume provisioned anyway would hold the data in clear.

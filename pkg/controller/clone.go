@@ -31,6 +31,9 @@ type cloneSource struct {
 	snap      volumeid.Snapshot
 	size      int64 // the source's quota: the least the new volume may have
 	temporary bool  // snap was made for this clone
+	// path is the snapshot's subvolume's path when the snapshot was taken,
+	// when known (a shallow volume needs it).
+	path string
 }
 
 // resolveSource checks a content source and returns the snapshot to clone
@@ -74,6 +77,7 @@ func (s *Server) snapshotSource(ctx context.Context, sess Session, target volume
 		return nil, err
 	}
 	var size int64
+	var srcPath string
 	if foreign == nil {
 		rec, err := readRecord(ctx, sess, snap)
 		if err == nil && rec.ID != id {
@@ -82,15 +86,15 @@ func (s *Server) snapshotSource(ctx context.Context, sess Session, target volume
 		if err != nil {
 			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 		}
-		size = rec.Size
+		size, srcPath = rec.Size, rec.Path
 	} else if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
 		// ceph-csi kept no size: the source's quota, when it is still there.
-		size = sv.Size
+		size, srcPath = sv.Size, sv.Path
 	}
 	if _, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 	}
-	return &cloneSource{snap: snap, size: size}, nil
+	return &cloneSource{snap: snap, size: size, path: srcPath}, nil
 }
 
 // sameCluster checks that a source ID is of the target's cluster and
@@ -117,7 +121,11 @@ func (s *Server) sourceVolume(ctx context.Context, sess Session, target volumeid
 	if err != nil {
 		return nil, err
 	}
-	return resolveVolume(ctx, sess, cluster, id)
+	ref, err := resolveVolume(ctx, sess, cluster, id)
+	if err == nil && ref.shallow() {
+		return nil, errShallow(id)
+	}
+	return ref, err
 }
 
 func sameFilesystem(src, target volumeid.Volume) error {

@@ -101,12 +101,19 @@ func (s *Server) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if err := validateCapabilities(req.GetVolumeCapabilities()); err != nil {
 		return nil, err
 	}
-	sess, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
+	if sh, err := volumeid.DecodeShallow(req.GetVolumeId()); err == nil {
+		return s.validateShallow(ctx, sh, req)
+	}
+	sess, ref, err := s.openAnyVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Release()
-	if _, err := existing(ctx, sess, ref.Volume); err != nil {
+	if ref.shallow() {
+		if !readOnlyCapabilities(req.GetVolumeCapabilities()) {
+			return &csi.ValidateVolumeCapabilitiesResponse{Message: "a shallow volume is a read-only snapshot: only reader-only access modes are supported"}, nil
+		}
+	} else if _, err := existing(ctx, sess, ref.Volume); err != nil {
 		return nil, err
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{

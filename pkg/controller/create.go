@@ -34,11 +34,23 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if len(p.ignored) > 0 {
 		klog.FromContext(ctx).V(4).Info("StorageClass keys without effect here", "keys", p.ignored)
 	}
+	shallow, err := wantsShallow(req, p)
+	if err != nil {
+		return nil, err
+	}
 	vol := volumeid.Volume{
 		ClusterID: p.cluster.ClusterID,
 		FSName:    p.fsName,
 		Group:     p.group,
 		Subvolume: volumeid.DeriveName(p.namePrefix, req.GetName()),
+	}
+	if shallow {
+		sess, err := s.connectTo(ctx, p.cluster, req.GetSecrets())
+		if err != nil {
+			return nil, err
+		}
+		defer sess.Release()
+		return s.createShallow(ctx, sess, req, vol, size, p)
 	}
 	id, err := vol.Encode()
 	if err != nil {

@@ -10,16 +10,25 @@ import (
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
 // DeleteVolume removes a subvolume, keeping its snapshots (they outlive their
 // source, as CSI expects). An ID that names nothing succeeds. A volume
-// ceph-csi made is removed with its journal entry.
+// ceph-csi made is removed with its journal entry. A shallow volume loses
+// its reference only: its snapshot is the user's.
 func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest) (*csi.DeleteVolumeResponse, error) {
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	sess, ref, err := s.openVolume(ctx, req.GetVolumeId(), req.GetSecrets())
+	if sh, err := volumeid.DecodeShallow(req.GetVolumeId()); err == nil {
+		if err := s.deleteShallow(ctx, sh, req.GetSecrets()); err != nil {
+			return nil, err
+		}
+		klog.FromContext(ctx).V(4).Info("Shallow volume's reference removed or already gone", "volume", req.GetVolumeId())
+		return &csi.DeleteVolumeResponse{}, nil
+	}
+	sess, ref, err := s.openAnyVolume(ctx, req.GetVolumeId(), req.GetSecrets())
 	if errors.Is(err, contract.ErrNotFound) {
 		klog.FromContext(ctx).Info("Deleting a volume that does not exist: nothing to do", "volumeID", req.GetVolumeId(), "reason", err.Error())
 		return &csi.DeleteVolumeResponse{}, nil
@@ -33,8 +42,12 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return nil, err
 	}
 	defer release()
-	if err := sess.RemoveSubvolume(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
-		return nil, err
+	// A shallow volume of ceph-csi's has no subvolume, only its entry (its
+	// snapshot's reftracker, ceph-csi's format, is left as is).
+	if !ref.shallow() {
+		if err := sess.RemoveSubvolume(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
+			return nil, err
+		}
 	}
 	if c := ref.cephCSI; c != nil {
 		if err := sess.RemoveCephCSIEntry(ctx, ref.FSName, c.namespace, ceph.CephCSIVolumes, c.uuid, c.entry); err != nil {

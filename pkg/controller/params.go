@@ -25,6 +25,7 @@ const (
 	paramMode               = "mode"
 	paramUID                = "uid"
 	paramGID                = "gid"
+	paramBackingSnapshot    = "backingSnapshot"
 
 	// sidecarPrefix marks keys the external-provisioner adds or reads itself.
 	sidecarPrefix = "csi.storage.k8s.io/"
@@ -45,6 +46,8 @@ type volumeParams struct {
 	mode       int      // 0 = Ceph's default
 	uid, gid   int      // -1 = Ceph's default
 	ignored    []string // ceph-csi keys accepted without effect (logged)
+	// backingSnapshot: nil = shallow when the request allows it (shallow.go).
+	backingSnapshot *bool
 }
 
 // parseParams validates the parameters in one pass. Every key ceph-csi
@@ -81,11 +84,14 @@ func parseParams(params map[string]string, cfg *config.Config) (*volumeParams, e
 		case paramGID:
 			p.gid, err = parseID(v)
 		case paramEncrypted:
-			if encrypted, err = parseEncrypted(v); err != nil {
-				return nil, err
+			var on *bool
+			if on, err = parseBool(v); err == nil {
+				encrypted = *on
 			}
 		case paramEncryptionKMSID, paramEncryptionType:
 			// Meaningful only with encryption on, which is refused below.
+		case paramBackingSnapshot:
+			p.backingSnapshot, err = parseBool(v)
 		default:
 			if reason, ok := ignoredParams[k]; ok {
 				p.ignored = append(p.ignored, k+": "+reason)
@@ -135,6 +141,14 @@ func parseMode(v string) (int, error) {
 		return 0, fmt.Errorf("want an octal mode between 1 and 7777, such as 0775")
 	}
 	return int(m), nil
+}
+
+func parseBool(v string) (*bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, fmt.Errorf("want \"true\" or \"false\"")
+	}
+	return &b, nil
 }
 
 func parseID(v string) (int, error) {

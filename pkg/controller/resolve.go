@@ -19,6 +19,12 @@ type volumeRef struct {
 	cephCSI *cephCSIRef
 }
 
+// shallow tells a shallow volume ceph-csi made: its journal entry names a
+// subvolume that was never created.
+func (r *volumeRef) shallow() bool {
+	return r.cephCSI != nil && r.cephCSI.entry.BackingSnapshot != ""
+}
+
 type cephCSIRef struct {
 	uuid, namespace string
 	entry           *ceph.CephCSIEntry
@@ -34,6 +40,9 @@ func clusterOf(id string) (string, error) {
 	if v, err := volumeid.DecodeSnapshot(id); err == nil {
 		return v.ClusterID, nil
 	}
+	if v, err := volumeid.DecodeShallow(id); err == nil {
+		return v.ClusterID, nil
+	}
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
 		return h.ClusterID, nil
 	}
@@ -41,8 +50,19 @@ func clusterOf(id string) (string, error) {
 }
 
 // openVolume connects to a volume's cluster with the request's secrets and
-// resolves the ID. The caller releases the FS.
+// resolves the ID of a volume that has a subvolume (not a shallow one). The
+// caller releases the session.
 func (s *Server) openVolume(ctx context.Context, id string, secrets map[string]string) (Session, *volumeRef, error) {
+	sess, ref, err := s.openAnyVolume(ctx, id, secrets)
+	if err == nil && ref.shallow() {
+		sess.Release()
+		return nil, nil, errShallow(id)
+	}
+	return sess, ref, err
+}
+
+// openAnyVolume is openVolume that also resolves ceph-csi's shallow volumes.
+func (s *Server) openAnyVolume(ctx context.Context, id string, secrets map[string]string) (Session, *volumeRef, error) {
 	clusterID, err := clusterOf(id)
 	if err != nil {
 		return nil, nil, err
@@ -65,14 +85,28 @@ func resolveVolume(ctx context.Context, journal CephCSIJournal, cluster *config.
 	if v, err := volumeid.DecodeVolume(id); err == nil {
 		return &volumeRef{Volume: v}, nil
 	}
+	if _, err := volumeid.DecodeShallow(id); err == nil {
+		return nil, errShallow(id)
+	}
 	fsName, c, err := resolveCephCSI(ctx, journal, cluster, id, ceph.CephCSIVolumes)
 	if err != nil {
 		return nil, err
 	}
+
 	return &volumeRef{
 		Volume:  volumeid.Volume{ClusterID: cluster.ClusterID, FSName: fsName, Group: cluster.SubvolumeGroup(), Subvolume: c.entry.Name},
 		cephCSI: c,
 	}, nil
+}
+
+// errShallow refuses what a shallow volume cannot do. InvalidArgument, not
+// FailedPrecondition: no change of state would ever let a read-only
+// snapshot be expanded, snapshotted or cloned from (and csi-resizer takes
+// InvalidArgument as final rather than retrying).
+func errShallow(id string) error {
+	return contract.Invalid("volume %q is a shallow volume (a snapshot mounted read-only, StorageClass parameter %s): "+
+		"it cannot be expanded, snapshotted or cloned; restore the snapshot with %s=false for a volume that can",
+		id, paramBackingSnapshot, paramBackingSnapshot)
 }
 
 // resolveCephCSI finds a ceph-csi handle's filesystem and journal entry.

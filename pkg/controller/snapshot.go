@@ -32,6 +32,9 @@ type snapshotRecord struct {
 	Source  string `json:"source"`
 	Created int64  `json:"created"` // unix nanoseconds
 	Size    int64  `json:"size"`    // the source's quota when taken
+	// Path is the source subvolume's path when taken: a shallow volume
+	// needs it, and Ceph forgets it once the source is deleted.
+	Path string `json:"path,omitempty"`
 }
 
 const (
@@ -124,7 +127,7 @@ func (s *Server) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		if err != nil {
 			return nil, err
 		}
-		rec = &snapshotRecord{ID: id, Source: req.GetSourceVolumeId(), Created: time.Now().UnixNano(), Size: sv.Size}
+		rec = &snapshotRecord{ID: id, Source: req.GetSourceVolumeId(), Created: time.Now().UnixNano(), Size: sv.Size, Path: sv.Path}
 		data, _ := json.Marshal(rec)
 		if err := sess.PutRecord(ctx, src.FSName, snap.Name, data); err != nil {
 			return nil, err
@@ -180,6 +183,13 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		return nil, err
 	}
 	defer release()
+	users, err := shallowUsers(ctx, sess, snap, foreign, req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	if len(users) > 0 {
+		return nil, contract.Errorf(contract.ErrFailedPrecondition, "snapshot %s backs shallow volumes %v; delete them first", req.GetSnapshotId(), users)
+	}
 	if err := sess.RemoveSnapshot(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		if errors.Is(err, contract.ErrFailedPrecondition) {
 			return nil, fmt.Errorf("snapshot %s has clones in progress; delete it when they finish: %w", req.GetSnapshotId(), err)
@@ -189,6 +199,9 @@ func (s *Server) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	if foreign != nil {
 		if err := sess.RemoveCephCSIEntry(ctx, snap.FSName, foreign.namespace, ceph.CephCSISnapshots, foreign.uuid, foreign.entry); err != nil {
 			return nil, fmt.Errorf("snapshot removed, but not ceph-csi's journal entry: %w", err)
+		}
+		if err := sess.RemoveCephCSIRefTracker(ctx, snap.FSName, foreign.namespace, req.GetSnapshotId()); err != nil {
+			return nil, fmt.Errorf("snapshot removed, but not ceph-csi's reftracker: %w", err)
 		}
 		return &csi.DeleteSnapshotResponse{}, nil
 	}
@@ -313,8 +326,8 @@ func (s *Server) cephCSIRecord(ctx context.Context, sess Session, id string, sna
 
 func (s *Server) listBySource(ctx context.Context, source string, secrets map[string]string) ([]*snapshotRecord, error) {
 	sess, ref, err := s.openVolume(ctx, source, secrets)
-	if errors.Is(err, contract.ErrNotFound) || errors.Is(err, contract.ErrFailedPrecondition) {
-		return nil, nil // no such volume, so no snapshots of it
+	if errors.Is(err, contract.ErrNotFound) || errors.Is(err, contract.ErrFailedPrecondition) || errors.Is(err, contract.ErrInvalid) {
+		return nil, nil // no such volume, or a shallow one: no snapshots of it
 	}
 	if err != nil {
 		return nil, err

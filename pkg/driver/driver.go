@@ -27,6 +27,7 @@ import (
 	"github.com/cephfs-csi/cephfs-csi/pkg/node"
 	"github.com/cephfs-csi/cephfs-csi/pkg/registration"
 	"github.com/cephfs-csi/cephfs-csi/pkg/server"
+	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
 
 // Version is set at build time with -ldflags "-X .../pkg/driver.Version=...".
@@ -169,6 +170,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		DefaultMounter:  opts.DefaultMounter,
 		MountTimeout:    opts.MountTimeout,
 		SubvolumePath:   d.subvolumePath,
+		BackingSnapshot: d.backingSnapshot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
@@ -249,6 +251,38 @@ func (d *Driver) subvolumePath(ctx context.Context, cluster *config.Cluster, cre
 	}
 	defer a.Release()
 	return a.SubvolumePath(ctx, fsName, group, name)
+}
+
+// backingSnapshot reads, in ceph-csi's journal, the snapshot name behind a
+// shallow volume ceph-csi made (node): the volume's entry names the
+// snapshot's handle, whose entry names the snapshot.
+func (d *Driver) backingSnapshot(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, volumeID string) (string, error) {
+	h, err := volumeid.DecodeCephCSI(volumeID)
+	if err != nil {
+		return "", contract.Invalid("volume ID: %v", err)
+	}
+	a, err := d.pool.Connect(ctx, cluster, creds)
+	if err != nil {
+		return "", err
+	}
+	defer a.Release()
+	ns := cluster.CephFS.RadosNamespace
+	if ns == "" {
+		ns = ceph.DefaultCephCSIRNS
+	}
+	vol, err := a.CephCSIEntry(ctx, fsName, ns, ceph.CephCSIVolumes, h.UUID)
+	if err != nil {
+		return "", err
+	}
+	snap, err := volumeid.DecodeCephCSI(vol.BackingSnapshot)
+	if err != nil {
+		return "", fmt.Errorf("%w: ceph-csi's journal of %s names no snapshot (%q)", contract.ErrFailedPrecondition, volumeID, vol.BackingSnapshot)
+	}
+	entry, err := a.CephCSIEntry(ctx, fsName, ns, ceph.CephCSISnapshots, snap.UUID)
+	if err != nil {
+		return "", fmt.Errorf("snapshot %s: %w", vol.BackingSnapshot, err)
+	}
+	return entry.Name, nil
 }
 
 // probe checks that a monitor of every configured cluster answers.

@@ -35,8 +35,13 @@ type Server struct {
 	mountTimeout   time.Duration
 	inFlight       *locks.InFlight
 	subvolumePath  PathLookup
+	backingSnap    SnapshotLookup
 	staged         stagedMounts
 }
+
+// SnapshotLookup reads, in ceph-csi's journal, the name of the snapshot
+// behind a shallow volume ceph-csi made (whose context does not name it).
+type SnapshotLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, volumeID string) (string, error)
 
 // PathLookup asks the mgr for a subvolume's path. The node needs it only for
 // volumes whose context lacks the path: those ceph-csi provisioned before it
@@ -58,6 +63,8 @@ type Options struct {
 	// SubvolumePath, when set, serves volumes whose context names the
 	// subvolume but not its path.
 	SubvolumePath PathLookup
+	// BackingSnapshot, when set, serves ceph-csi's shallow volumes.
+	BackingSnapshot SnapshotLookup
 }
 
 // New returns a Node service.
@@ -82,6 +89,7 @@ func New(o Options) (*Server, error) {
 		mountTimeout:   o.MountTimeout,
 		inFlight:       locks.New(),
 		subvolumePath:  o.SubvolumePath,
+		backingSnap:    o.BackingSnapshot,
 	}, nil
 }
 

@@ -25,6 +25,12 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
+	shallow := isShallow(req.GetVolumeId(), req.GetVolumeContext())
+	if shallow {
+		if err := requireReadOnly(req.GetVolumeCapability()); err != nil {
+			return nil, err
+		}
+	}
 	target := req.GetTargetPath()
 	release, err := s.inFlight.Acquire(target)
 	if err != nil {
@@ -54,15 +60,20 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := s.checkSingleWriter(req); err != nil {
 		return nil, err
 	}
+	source, opts := req.GetStagingTargetPath(), []string{"bind"}
+	if shallow {
+		if source, err = s.snapshotSource(ctx, req); err != nil {
+			return nil, err
+		}
+	}
+	if shallow || readOnly(req) {
+		opts = append(opts, "ro")
+	}
 	if err := os.MkdirAll(target, 0o750); err != nil {
 		return nil, fmt.Errorf("create target path: %w", err)
 	}
-	opts := []string{"bind"}
-	if readOnly(req) {
-		opts = append(opts, "ro")
-	}
-	if err := s.mount.Mount(req.GetStagingTargetPath(), target, "", opts); err != nil {
-		return nil, fmt.Errorf("bind mount %s on %s: %w", req.GetStagingTargetPath(), target, err)
+	if err := s.mount.Mount(source, target, "", opts); err != nil {
+		return nil, fmt.Errorf("bind mount %s on %s: %w", source, target, err)
 	}
 	klog.FromContext(ctx).V(4).Info("Published", "volume", req.GetVolumeId(), "target", target, "options", opts)
 	return &csi.NodePublishVolumeResponse{}, nil

@@ -30,6 +30,9 @@ type stagedMount struct {
 	volumeID string
 	mounter  mounter.Mounter
 	req      mounter.Request
+	// snapshot is, for a shallow volume ceph-csi made, its snapshot's
+	// name (looked up at NodeStage).
+	snapshot string
 }
 
 func (s *stagedMounts) remember(path string, m stagedMount) {

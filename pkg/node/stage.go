@@ -27,6 +27,12 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
+	shallow := isShallow(req.GetVolumeId(), req.GetVolumeContext())
+	if shallow {
+		if err := requireReadOnly(req.GetVolumeCapability()); err != nil {
+			return nil, err
+		}
+	}
 	m, mreq, err := s.mountRequest(ctx, req)
 	if err != nil {
 		return nil, err
@@ -47,6 +53,12 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
+	var snapshot string
+	if shallow && req.GetVolumeContext()[contract.CtxBackingSnapshotRoot] == "" && req.GetVolumeContext()[contract.CtxBackingSnapshotID] == "" {
+		if snapshot, err = s.cephCSISnapshot(ctx, req, mreq); err != nil {
+			return nil, err
+		}
+	}
 	if mreq.Path == "" {
 		// A legacy volume's path: the one looked up at its first
 		// NodeStage, else looked up now if a mount is needed.
@@ -63,7 +75,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 		// restart): this plugin may have restarted since. A legacy
 		// volume first seen staged is not, as its path costs a mgr call.
 		if mreq.Path != "" {
-			s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq})
+			s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq, snapshot: snapshot})
 		}
 		log.V(4).Info("Already staged")
 		return &csi.NodeStageVolumeResponse{}, nil
@@ -78,7 +90,7 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
-	s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq})
+	s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq, snapshot: snapshot})
 	log.V(4).Info("Staged", "mounter", m.Name(), "path", mreq.Path, "took", time.Since(start))
 	return &csi.NodeStageVolumeResponse{}, nil
 }
@@ -129,6 +141,11 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		}
 		opts = append(opts, mountopts.Split(f)...)
 	}
+	if isShallow(req.GetVolumeId(), vc) {
+		// The subvolume's directory holds its live data too: the
+		// staging mount of a snapshot only reads.
+		opts = append(opts, "ro")
+	}
 	return s.mounters[name], mounter.Request{
 		VolumeID:      req.GetVolumeId(),
 		Monitors:      cluster.MonitorAddrs(),
@@ -156,6 +173,29 @@ func (s *Server) volumePath(vc map[string]string) (string, error) {
 			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName, path)
 	}
 	return path, nil
+}
+
+// cephCSISnapshot looks up, in ceph-csi's journal, the snapshot of a
+// shallow volume ceph-csi made, or takes it from an earlier NodeStage.
+func (s *Server) cephCSISnapshot(ctx context.Context, req *csi.NodeStageVolumeRequest, mreq mounter.Request) (string, error) {
+	if held, ok := s.staged.lookup(req.GetStagingTargetPath()); ok && held.volumeID == req.GetVolumeId() && held.snapshot != "" {
+		return held.snapshot, nil
+	}
+	if s.backingSnap == nil {
+		return "", fmt.Errorf("%w: volume %s is a shallow volume of ceph-csi's; this node cannot read ceph-csi's journal", contract.ErrFailedPrecondition, req.GetVolumeId())
+	}
+	cluster, err := s.cfg.Cluster(req.GetVolumeContext()[contract.CtxClusterID])
+	if err != nil {
+		return "", contract.Invalid("volume context: %v", err)
+	}
+	name, err := s.backingSnap(ctx, cluster, mreq.Creds, mreq.FSName, req.GetVolumeId())
+	if err != nil {
+		return "", fmt.Errorf("snapshot of shallow volume %s: %w", req.GetVolumeId(), err)
+	}
+	if !validSnapshotName(name) {
+		return "", fmt.Errorf("snapshot of shallow volume %s: ceph-csi's journal names %q", req.GetVolumeId(), name)
+	}
+	return name, nil
 }
 
 // lookupPath asks the mgr, with the node's credentials, for the path of the

@@ -6,6 +6,11 @@
 //
 //	volume:   cfs1:<clusterID>:<fsName>:<subvolumeGroup>:<subvolume>
 //	snapshot: cfs1:<clusterID>:<fsName>:<subvolumeGroup>:<subvolume>:<snapshot>
+//	shallow:  cfs1:<clusterID>:<fsName>:<name>
+//
+// A shallow volume is a snapshot mounted read-only: it has no subvolume, and
+// its snapshot is found through a reference record kept in Ceph under its
+// name (the ID would not fit 128 bytes with the snapshot's fields in it).
 //
 // "cfs1" is the version. ceph-csi's handles start with four hex digits and a
 // dash ("0001-..."); "cfs1" is not a hex number, so the two can never be
@@ -59,6 +64,14 @@ type Snapshot struct {
 	Name string
 }
 
+// Shallow identifies a shallow volume: a snapshot mounted read-only, named
+// by a reference record in the filesystem.
+type Shallow struct {
+	ClusterID string
+	FSName    string
+	Name      string
+}
+
 // Encode returns the volume ID.
 func (v Volume) Encode() (string, error) {
 	return encode(v.fields())
@@ -67,6 +80,20 @@ func (v Volume) Encode() (string, error) {
 // Encode returns the snapshot ID.
 func (s Snapshot) Encode() (string, error) {
 	return encode(append(s.fields(), field{"snapshot name", s.Name}))
+}
+
+// Encode returns the shallow volume ID.
+func (v Shallow) Encode() (string, error) {
+	return encode([]field{{"cluster ID", v.ClusterID}, {"filesystem name", v.FSName}, {"shallow volume name", v.Name}})
+}
+
+// DecodeShallow parses a shallow volume ID.
+func DecodeShallow(id string) (Shallow, error) {
+	parts, err := decode(id, 3)
+	if err != nil {
+		return Shallow{}, err
+	}
+	return Shallow{ClusterID: parts[0], FSName: parts[1], Name: parts[2]}, nil
 }
 
 // DecodeVolume parses a volume ID.

@@ -182,3 +182,42 @@ func FuzzDecodeCephCSI(f *testing.F) {
 		}
 	})
 }
+
+func TestShallowRoundTrip(t *testing.T) {
+	t.Parallel()
+	// The longest realistic case still fits: the snapshot is not in the ID.
+	v := Shallow{ClusterID: "0d4b4c9e-5a2c-4f7e-9a57-1c2e3f4a5b6c", FSName: "ocs-storagecluster-cephfilesystem", Name: DeriveName("csi-vol-", "pvc-z")}
+	id, err := v.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeShallow(id)
+	if err != nil || got != v {
+		t.Fatalf("DecodeShallow = %+v, %v; want %+v", got, err, v)
+	}
+	for _, other := range []func(string) error{
+		func(id string) error { _, err := DecodeVolume(id); return err },
+		func(id string) error { _, err := DecodeSnapshot(id); return err },
+	} {
+		if err := other(id); !errors.Is(err, ErrMalformed) {
+			t.Errorf("a shallow ID decoded as another kind: %v", err)
+		}
+	}
+	vol, _ := Volume{ClusterID: "c", FSName: "f", Group: "g", Subvolume: "s"}.Encode()
+	if _, err := DecodeShallow(vol); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a volume ID decoded as shallow: %v", err)
+	}
+}
+
+func FuzzDecodeShallow(f *testing.F) {
+	f.Add("cfs1:c:fs:csi-vol-abc")
+	f.Fuzz(func(t *testing.T, id string) {
+		v, err := DecodeShallow(id)
+		if err != nil {
+			return
+		}
+		if again, err := v.Encode(); err != nil || again != id {
+			t.Fatalf("round trip of %q = %q, %v", id, again, err)
+		}
+	})
+}

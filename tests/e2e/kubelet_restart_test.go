@@ -242,15 +242,18 @@ func (n *node) deleteEverything(ctx context.Context) error {
 	if err := n.deletePostgres(ctx); err != nil {
 		return err
 	}
-	err := n.kube.snap.SnapshotV1().VolumeSnapshots(testNamespace).Delete(ctx, rwxSnapshot, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
 	claims := n.kube.core.CoreV1().PersistentVolumeClaims(testNamespace)
 	for _, name := range []string{postgresClaim, rwxClaim, roxClaim, kubeletPVC} {
 		if err := claims.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+	}
+	// After the claims: the ReadOnlyMany claim is a shallow volume of the
+	// snapshot, whose deletion is refused (and retried with a growing
+	// backoff) while that volume exists.
+	err := n.kube.snap.SnapshotV1().VolumeSnapshots(testNamespace).Delete(ctx, rwxSnapshot, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
 	}
 	if err := n.kube.core.CoreV1().PersistentVolumes().Delete(ctx, kubeletPV, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err

@@ -352,8 +352,8 @@ cat /data/%[2]s > /dev/termination-log`, name, other)
 
 // restoreReadOnly snapshots the shared claim (snapshot.yaml), restores the
 // snapshot as a ReadOnlyMany claim (pvc-restore.yaml, its access mode
-// changed) and mounts it read-only in a pod, which must read both pods'
-// files and fail to write.
+// changed; a shallow volume, backingSnapshot's default) and mounts it
+// read-only in a pod, which must read both pods' files and fail to write.
 func (n *node) restoreReadOnly(ctx context.Context) error {
 	if err := n.applyExample(ctx, "snapshot.yaml", nil); err != nil {
 		return err

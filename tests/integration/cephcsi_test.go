@@ -3,16 +3,20 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
@@ -186,4 +190,82 @@ func TestCephCSIVolume(t *testing.T) {
 		t.Errorf("journal object csi.volume.%s still there: %s", uuid, out)
 	}
 	_ = os.Remove(target)
+}
+
+// TestCephCSIShallowVolume serves a shallow volume ceph-csi made (its
+// "snapshot-backed volume"): a journal entry naming its snapshot under
+// csi.volume.backingsnapshotid, no subvolume, a context whose subvolumePath
+// is the snapshot's subvolume's directory, and ceph-csi's reftracker on the
+// snapshot. It is staged read-only with the snapshot's data, holds the
+// snapshot, and is deleted with its journal entry only.
+func TestCephCSIShallowVolume(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	drv := c.StartDriver(t, nil)
+	ctx := context.Background()
+	request := "pvc-legacy-src-" + time.Now().Format("150405000")
+	srcHandle, _, srcVC := legacyVolume(t, c, request)
+	t.Cleanup(func() { deleteEventually(t, drv, srcHandle, c.Secrets()) })
+	srcDir := mountVolume(t, drv, c, &csi.Volume{VolumeId: srcHandle, VolumeContext: srcVC})
+	write(t, filepath.Join(srcDir, "old"), "snapshotted by ceph-csi")
+	snapHandle, _ := legacySnapshot(t, c, srcHandle, srcVC["subvolumeName"], "snapshot-"+request)
+	write(t, filepath.Join(srcDir, "later"), "not in the snapshot")
+
+	// ceph-csi's shallow volume of that snapshot.
+	uuid := newUUID()
+	shallowRequest := "pvc-legacy-shallow-" + time.Now().Format("150405000")
+	for _, kv := range [][3]string{
+		{"csi.volume." + uuid, "csi.imagename", "csi-vol-" + uuid},
+		{"csi.volume." + uuid, "csi.volname", shallowRequest},
+		{"csi.volume." + uuid, "csi.volume.backingsnapshotid", snapHandle},
+		{"csi.volumes.default", "csi.volume." + shallowRequest, uuid},
+		{"rt-backingsnapshot-" + snapHandle, snapHandle, "1"},
+		{"rt-backingsnapshot-" + snapHandle, "csi-vol-" + uuid, "1"},
+	} {
+		rados(t, c, "setomapval", kv[0], kv[1], kv[2])
+	}
+	handle := srcHandle[:len(srcHandle)-36] + uuid
+	var info struct {
+		Path string `json:"path"`
+	}
+	c.CephJSON(t, &info, "fs", "subvolume", "info", c.FS, srcVC["subvolumeName"], "--group_name", c.Group)
+	vol := &csi.Volume{VolumeId: handle, VolumeContext: map[string]string{
+		"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumeName": "csi-vol-" + uuid, "subvolumePath": filepath.Dir(info.Path),
+	}}
+
+	staging, target, undo := stagePublish(t, drv, c, vol, rox)
+	if got := files(t, target); !slices.Equal(got, []string{"old"}) {
+		t.Errorf("ceph-csi's shallow volume holds %v, want the snapshot's [old]", got)
+	}
+	for _, p := range []string{filepath.Join(target, "new"), filepath.Join(staging, "new")} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); !errors.Is(err, syscall.EROFS) {
+			t.Errorf("write %s: %v, want EROFS", p, err)
+		}
+	}
+	if _, err := drv.Controller.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{
+		VolumeId: handle, CapacityRange: &csi.CapacityRange{RequiredBytes: 200 << 20}, Secrets: c.Secrets(),
+	}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("expand ceph-csi's shallow volume: %v, want InvalidArgument", err)
+	}
+	_, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapHandle, Secrets: c.Secrets()})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), handle) {
+		t.Fatalf("DeleteSnapshot under ceph-csi's shallow volume: %v, want FailedPrecondition naming %s", err, handle)
+	}
+
+	undo()
+	if _, err := drv.Controller.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: c.Secrets()}); err != nil {
+		t.Fatalf("DeleteVolume of ceph-csi's shallow volume: %v", err)
+	}
+	if out, err := exec.Command("rados", "-c", c.Conf, "-p", c.FS+"-metadata", "--namespace", "csi", "stat", "csi.volume."+uuid).CombinedOutput(); err == nil {
+		t.Errorf("journal object csi.volume.%s still there: %s", uuid, out)
+	}
+	if got := c.Snapshots(t, "cfs1:"+testcluster.ClusterID+":"+c.FS+":"+c.Group+":"+srcVC["subvolumeName"]); len(got) != 1 {
+		t.Errorf("snapshots of the source after deleting the shallow volume: %v, want the one", got)
+	}
+	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snapHandle, Secrets: c.Secrets()}); err != nil {
+		t.Fatalf("DeleteSnapshot once ceph-csi's shallow volume is gone: %v", err)
+	}
+	if out, err := exec.Command("rados", "-c", c.Conf, "-p", c.FS+"-metadata", "--namespace", "csi", "stat", "rt-backingsnapshot-"+snapHandle).CombinedOutput(); err == nil {
+		t.Errorf("ceph-csi's reftracker still there: %s", out)
+	}
 }

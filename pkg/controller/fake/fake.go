@@ -20,6 +20,7 @@ type Session struct {
 	Calls      []string
 	Snapshots  map[string]bool
 	Records    map[string][]byte
+	References map[string][]byte
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.

@@ -43,3 +43,25 @@ func (f *Session) RemoveCephCSIEntry(_ context.Context, _, _ string, _ ceph.Ceph
 	delete(f.CephCSI, uuid)
 	return nil
 }
+
+// CephCSIShallowVolumes implements controller.Session: ceph-csi's shallow
+// volumes are the journal's entries whose BackingSnapshot is the handle.
+func (f *Session) CephCSIShallowVolumes(_ context.Context, _, _, handle string) ([]string, error) {
+	if err := f.call("cephcsi-reftracker"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for uuid, e := range f.CephCSI {
+		if e.BackingSnapshot == handle {
+			out = append(out, uuid)
+		}
+	}
+	return out, nil
+}
+
+// RemoveCephCSIRefTracker implements controller.Session.
+func (f *Session) RemoveCephCSIRefTracker(context.Context, string, string, string) error {
+	return f.call("cephcsi-reftracker-rm")
+}
