@@ -14,32 +14,34 @@ import (
 // NodePublishVolume bind-mounts the staged volume onto the target path,
 // read-only when asked or when the access mode only reads.
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
-	switch {
-	case req.GetVolumeId() == "":
+	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
-	case req.GetStagingTargetPath() == "":
-		return nil, contract.Invalid("staging target path is required")
-	case req.GetTargetPath() == "":
-		return nil, contract.Invalid("target path is required")
+	}
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
+	}
+	target, err := contract.CleanPath("target path", req.GetTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
-	target := req.GetTargetPath()
 	release, err := s.inFlight.Acquire(target)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 
-	staged, err := s.mountState(ctx, req.GetStagingTargetPath())
+	staged, err := s.mountState(ctx, staging)
 	if err != nil {
 		return nil, err
 	}
 	if !staged {
 		// A dead mount was just cleaned, or the kubelet believes staged
 		// what is not: mount it again if NodeStage was seen.
-		if err := s.restage(ctx, req.GetVolumeId(), req.GetStagingTargetPath()); err != nil {
+		if err := s.restage(ctx, req.GetVolumeId(), staging); err != nil {
 			return nil, err
 		}
 	}
@@ -51,7 +53,7 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		klog.FromContext(ctx).V(4).Info("Already published", "target", target)
 		return &csi.NodePublishVolumeResponse{}, nil
 	}
-	if err := s.checkSingleWriter(req); err != nil {
+	if err := s.checkSingleWriter(req, staging, target); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(target, 0o750); err != nil {
@@ -61,8 +63,8 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if readOnly(req) {
 		opts = append(opts, "ro")
 	}
-	if err := s.mount.Mount(req.GetStagingTargetPath(), target, "", opts); err != nil {
-		return nil, fmt.Errorf("bind mount %s on %s: %w", req.GetStagingTargetPath(), target, err)
+	if err := s.mount.Mount(staging, target, "", opts); err != nil {
+		return nil, fmt.Errorf("bind mount %s on %s: %w", staging, target, err)
 	}
 	klog.FromContext(ctx).V(4).Info("Published", "volume", req.GetVolumeId(), "target", target, "options", opts)
 	return &csi.NodePublishVolumeResponse{}, nil
@@ -70,16 +72,16 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 
 // checkSingleWriter refuses a second target for a SINGLE_NODE_SINGLE_WRITER
 // volume: every bind mount of the staging mount counts as a publication.
-func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest) error {
+func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest, staging, target string) error {
 	if req.GetVolumeCapability().GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
 		return nil
 	}
-	refs, err := s.mount.GetMountRefs(req.GetStagingTargetPath())
+	refs, err := s.mount.GetMountRefs(staging)
 	if err != nil {
-		return fmt.Errorf("list publications of %s: %w", req.GetStagingTargetPath(), err)
+		return fmt.Errorf("list publications of %s: %w", staging, err)
 	}
 	for _, r := range refs {
-		if r != req.GetTargetPath() {
+		if r != target {
 			return fmt.Errorf("%w: single-writer volume %s is already published at %s", contract.ErrFailedPrecondition, req.GetVolumeId(), r)
 		}
 	}
@@ -99,17 +101,18 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	if req.GetTargetPath() == "" {
-		return nil, contract.Invalid("target path is required")
+	target, err := contract.CleanPath("target path", req.GetTargetPath())
+	if err != nil {
+		return nil, err
 	}
-	release, err := s.inFlight.Acquire(req.GetTargetPath())
+	release, err := s.inFlight.Acquire(target)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(req.GetTargetPath()); err != nil {
+	if err := s.cleanup(target); err != nil {
 		return nil, err
 	}
-	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", req.GetTargetPath())
+	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", target)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }

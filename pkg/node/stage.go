@@ -20,9 +20,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	staging := req.GetStagingTargetPath()
-	if staging == "" {
-		return nil, contract.Invalid("staging target path is required")
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
@@ -144,18 +144,18 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 // provisioning or a static volume's rootPath. It is empty for a volume that
 // ceph-csi provisioned before it recorded paths, which names its subvolume.
 func (s *Server) volumePath(vc map[string]string) (string, error) {
-	path := vc[contract.CtxSubvolumePath]
-	if path == "" {
-		path = vc[contract.CtxRootPath]
+	key := contract.CtxSubvolumePath
+	if vc[key] == "" {
+		key = contract.CtxRootPath
 	}
-	if path == "" && vc[contract.CtxSubvolumeName] != "" && s.subvolumePath != nil {
-		return "", nil
+	if vc[key] == "" {
+		if vc[contract.CtxSubvolumeName] != "" && s.subvolumePath != nil {
+			return "", nil
+		}
+		return "", contract.Invalid("volume context: %q (or %q, or %q) is required",
+			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName)
 	}
-	if path == "" || path[0] != '/' {
-		return "", contract.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
-			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName, path)
-	}
-	return path, nil
+	return contract.CleanPath(fmt.Sprintf("volume context %q", key), vc[key])
 }
 
 // lookupPath asks the mgr, with the node's credentials, for the path of the
@@ -174,7 +174,8 @@ func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq moun
 	if err != nil {
 		return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
 	}
-	return path, nil
+	// The mgr's answer goes to a mount command too.
+	return contract.CleanPath(fmt.Sprintf("the path of subvolume %s/%s", group, name), path)
 }
 
 // runBounded runs fn with the node's mount timeout and returns when fn does
@@ -208,18 +209,19 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	if req.GetStagingTargetPath() == "" {
-		return nil, contract.Invalid("staging target path is required")
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	release, err := s.inFlight.Acquire(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(req.GetStagingTargetPath()); err != nil {
+	if err := s.cleanup(staging); err != nil {
 		return nil, err
 	}
-	s.staged.forget(req.GetStagingTargetPath())
+	s.staged.forget(staging)
 	klog.FromContext(ctx).V(4).Info("Unstaged", "volume", req.GetVolumeId())
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }

@@ -20,9 +20,15 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	path := req.GetVolumePath()
-	if path == "" {
-		return nil, contract.Invalid("volume path is required")
+	path, err := contract.CleanPath("volume path", req.GetVolumePath())
+	if err != nil {
+		return nil, err
+	}
+	if sp := req.GetStagingTargetPath(); sp != "" {
+		// Optional, and unused here; checked all the same.
+		if _, err := contract.CleanPath("staging target path", sp); err != nil {
+			return nil, err
+		}
 	}
 	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
 	switch {
