@@ -35,13 +35,10 @@ type Server struct {
 	mountTimeout   time.Duration
 	inFlight       *locks.InFlight
 	subvolumePath  PathLookup
+	filesystems    FilesystemLookup
+	sole           soleFilesystems
 	staged         stagedMounts
 }
-
-// PathLookup asks the mgr for a subvolume's path. The node needs it only for
-// volumes whose context lacks the path: those ceph-csi provisioned before it
-// recorded the path there.
-type PathLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, group, subvolume string) (string, error)
 
 // Options configure a Node service.
 type Options struct {
@@ -58,6 +55,9 @@ type Options struct {
 	// SubvolumePath, when set, serves volumes whose context names the
 	// subvolume but not its path.
 	SubvolumePath PathLookup
+	// Filesystems, when set, serves static volumes whose context names
+	// no filesystem.
+	Filesystems FilesystemLookup
 }
 
 // New returns a Node service.
@@ -82,6 +82,7 @@ func New(o Options) (*Server, error) {
 		mountTimeout:   o.MountTimeout,
 		inFlight:       locks.New(),
 		subvolumePath:  o.SubvolumePath,
+		filesystems:    o.Filesystems,
 	}, nil
 }
 

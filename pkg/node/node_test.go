@@ -270,3 +270,51 @@ func TestBadPathsRefused(t *testing.T) {
 		t.Errorf("a bad path reached a mounter: %+v %+v", fuse.got, kernel.got)
 	}
 }
+
+// TestStaticVolumeWithoutFSName: the cluster's only filesystem is asked for
+// once per cluster and mounted; with several the volume is refused, naming
+// them, and asked again next time; a volume that is not static still needs
+// fsName.
+func TestStaticVolumeWithoutFSName(t *testing.T) {
+	t.Parallel()
+	s, fuse, _ := newTestServer(t, false)
+	var answer []string
+	lookups := 0
+	s.filesystems = func(_ context.Context, c *config.Cluster, creds contract.Credentials) ([]string, error) {
+		lookups++
+		if c.ClusterID != "c1" || creds.ID != "node" {
+			t.Errorf("lookup on %s as %s", c.ClusterID, creds.ID)
+		}
+		return answer, nil
+	}
+	static := map[string]string{"fsName": "", "subvolumePath": "", "rootPath": "/shared", "staticVolume": "true"}
+	stage := func() error {
+		_, err := s.NodeStageVolume(context.Background(), stageReq(filepath.Join(t.TempDir(), "staging"), static))
+		return err
+	}
+
+	answer = []string{"b", "a"}
+	for i := 1; i <= 2; i++ {
+		err := stage()
+		if server.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "has 2 filesystems (a, b)") || lookups != i {
+			t.Fatalf("two filesystems, try %d: %v (%d lookups)", i, err, lookups)
+		}
+	}
+	answer = nil
+	if err := stage(); server.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("no filesystem: %v", err)
+	}
+	answer = []string{"only"}
+	for range 2 {
+		if err := stage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lookups != 4 || len(fuse.got) != 2 || fuse.got[0].FSName != "only" || fuse.got[1].Path != "/shared" {
+		t.Errorf("%d lookups, mounts %+v; want 4 lookups and two mounts of only:/shared", lookups, fuse.got)
+	}
+	notStatic := stageReq(filepath.Join(t.TempDir(), "staging"), map[string]string{"fsName": ""})
+	if _, err := s.NodeStageVolume(context.Background(), notStatic); server.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"fsName" is required`) {
+		t.Errorf("provisioned volume without fsName: %v", err)
+	}
+}

@@ -47,22 +47,24 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
-	if mreq.Path == "" {
-		// A legacy volume's path: the one looked up at its first
-		// NodeStage, else looked up now if a mount is needed.
+	if mreq.Path == "" || mreq.FSName == "" {
+		// What the context leaves to the cluster (a legacy volume's
+		// path, a static volume's filesystem): what was found at its
+		// first NodeStage, else asked now if a mount is needed.
 		if held, ok := s.staged.lookup(staging); ok && held.volumeID == req.GetVolumeId() {
-			mreq.Path = held.req.Path
+			mreq.Path, mreq.FSName = held.req.Path, held.req.FSName
 		} else if !mounted {
-			if mreq.Path, err = s.lookupPath(ctx, req.GetVolumeContext(), mreq); err != nil {
+			if err := s.complete(ctx, req.GetVolumeContext(), &mreq); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if mounted {
 		// Remembered again (the kubelet stages again after its own
-		// restart): this plugin may have restarted since. A legacy
-		// volume first seen staged is not, as its path costs a mgr call.
-		if mreq.Path != "" {
+		// restart): this plugin may have restarted since. A volume
+		// first seen staged whose path or filesystem the context lacks
+		// is not, as finding them costs a call to the cluster.
+		if mreq.Path != "" && mreq.FSName != "" {
 			s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq})
 		}
 		log.V(4).Info("Already staged")
@@ -85,10 +87,11 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 
 // mountRequest builds the mount from the volume context, the cluster config
 // and the node secrets, without asking the cluster anything. Path is empty
-// for a volume whose context names only its subvolume (see lookupPath).
+// for a volume whose context names only its subvolume, FSName for a static
+// volume whose context names no filesystem (see complete).
 func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
 	vc := req.GetVolumeContext()
-	if vc[contract.CtxFSName] == "" {
+	if vc[contract.CtxFSName] == "" && (vc[contract.CtxRootPath] == "" || s.filesystems == nil) {
 		return nil, mounter.Request{}, contract.Invalid("volume context: %q is required", contract.CtxFSName)
 	}
 	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
@@ -156,26 +159,6 @@ func (s *Server) volumePath(vc map[string]string) (string, error) {
 			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName)
 	}
 	return contract.CleanPath(fmt.Sprintf("volume context %q", key), vc[key])
-}
-
-// lookupPath asks the mgr, with the node's credentials, for the path of the
-// subvolume a legacy volume context names: the only mgr call a node makes.
-func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq mounter.Request) (string, error) {
-	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
-	if err != nil {
-		return "", contract.Invalid("volume context: %v", err)
-	}
-	group := vc[contract.CtxSubvolumeGroup]
-	if group == "" {
-		group = cluster.SubvolumeGroup()
-	}
-	name := vc[contract.CtxSubvolumeName]
-	path, err := s.subvolumePath(ctx, cluster, mreq.Creds, mreq.FSName, group, name)
-	if err != nil {
-		return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
-	}
-	// The mgr's answer goes to a mount command too.
-	return contract.CleanPath(fmt.Sprintf("the path of subvolume %s/%s", group, name), path)
 }
 
 // runBounded runs fn with the node's mount timeout and returns when fn does
