@@ -23,6 +23,8 @@ type Server struct {
 	cfg      *config.Config
 	connect  Connector
 	inFlight *locks.InFlight
+	// snapSizes: the sizes of ceph-csi's snapshots (snapsize.go).
+	snapSizes snapshotSizes
 }
 
 // New returns a Controller service for the clusters in cfg.

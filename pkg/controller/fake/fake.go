@@ -19,7 +19,9 @@ type Session struct {
 	Block      chan struct{}
 	Calls      []string
 	Snapshots  map[string]bool
-	Records    map[string][]byte
+	// SnapshotQuotas: each snapshot's source quota when it was taken.
+	SnapshotQuotas map[string]int64
+	Records        map[string][]byte
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.
