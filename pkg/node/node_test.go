@@ -261,6 +261,13 @@ func TestBadPathsRefused(t *testing.T) {
 		field, _, _ := strings.Cut(name, "/")
 		for _, bad := range []string{"relative/x", good + "/../../etc", good + "\x00", good + "\nx"} {
 			err := call(bad)
+			if name == "volume path/stats" && bad == "relative/x" {
+				// Nothing is published there (csi-sanity's expectation).
+				if server.Code(err) != codes.NotFound {
+					t.Errorf("%s with %q: %v; want NotFound", name, bad, err)
+				}
+				continue
+			}
 			if server.Code(err) != codes.InvalidArgument || !strings.HasPrefix(err.Error(), field+" ") {
 				t.Errorf("%s with %q: %v; want InvalidArgument naming %s", name, bad, err, field)
 			}
