@@ -25,7 +25,7 @@ RUN CGO_ENABLED=1 go build -trimpath \
 FROM debian:trixie-slim
 # The packages of hack/image/packages.txt (a test in hack/image fails when
 # the two differ): ceph-fuse and ceph-common (mount.ceph) mount volumes;
-# librados2 (which the driver links) and libcephfs2 are Ceph's client
+# librados2 and libcephfs2 (both linked by the driver) are Ceph's client
 # libraries; fuse3 is the FUSE userland (fusermount3) of Reef's ceph-fuse,
 # built on libfuse3; kmod for "modprobe ceph"; mount and util-linux for
 # mount/umount.

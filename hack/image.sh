@@ -228,9 +228,9 @@ build_driver() {
 		-ldflags "-X github.com/cephfs-csi/cephfs-csi/pkg/driver.Version=$VERSION" \
 		-o "$out" ./cmd/cephfs-csi) >&2 || die "go build in the $RELEASE root failed"
 	log "  done in $((SECONDS - start)) s"
-	# librados is what the driver links (go-ceph's cephfs/admin speaks to the
-	# mgr through it); libcephfs only if a go-ceph package that needs it
-	# comes in. Inside the root, what ldd resolves is the root's.
+	# librados is what the driver needs first (go-ceph's cephfs/admin speaks
+	# to the mgr through it); libcephfs comes with go-ceph's cephfs, which
+	# reads a snapshot's quota. Inside the root, what ldd resolves is the root's.
 	libs=$("$REPO/hack/ceph-root.sh" run "$RELEASE" -- ldd "$out") || die "ldd $out in the root failed"
 	if grep -q 'not found' <<<"$libs" || ! grep -Eq '^\s*librados\.so\.2 => /' <<<"$libs"; then
 		die "the driver does not link the root's librados: $libs"

@@ -29,6 +29,7 @@ type Subvolumes interface {
 type Snapshots interface {
 	CreateSnapshot(ctx context.Context, fsName, group, subvolume, name string) error
 	SnapshotCreated(ctx context.Context, fsName, group, subvolume, name string) (time.Time, error)
+	SnapshotQuota(ctx context.Context, fsName, group, subvolume, name string) (int64, error)
 	RemoveSnapshot(ctx context.Context, fsName, group, subvolume, name string) error
 	Clone(ctx context.Context, c ceph.CloneSpec) error
 	CloneStatus(ctx context.Context, fsName, group, name string) (*ceph.CloneState, error)

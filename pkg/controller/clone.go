@@ -87,9 +87,14 @@ func (s *Server) snapshotSource(ctx context.Context, sess Session, target volume
 			return nil, fmt.Errorf("source snapshot %q: %w", id, err)
 		}
 		size, srcPath = rec.Size, rec.Path
-	} else if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
-		// ceph-csi kept no size: the source's quota, when it is still there.
-		size, srcPath = sv.Size, sv.Path
+	} else {
+		// Unknown (0) without mds capabilities: the clone tells.
+		size, _ = s.cephCSISnapshotSize(ctx, sess, id, snap)
+		// ceph-csi kept no path: the source's, while it is there (what
+		// a shallow volume mounts).
+		if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
+			srcPath = sv.Path
+		}
 	}
 	if _, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		return nil, fmt.Errorf("source snapshot %q: %w", id, err)
@@ -201,6 +206,9 @@ func (s *Server) createFromSource(ctx context.Context, sess Session, req *csi.Cr
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkCloneOfCephCSISnapshot(ctx, sess, src, vol, sv, size); err != nil {
+		return nil, err
+	}
 	if sv.Size != size {
 		if err := sess.ResizeSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, size); err != nil {
 			return nil, err
@@ -208,6 +216,23 @@ func (s *Server) createFromSource(ctx context.Context, sess Session, req *csi.Cr
 		sv.Size = size
 	}
 	return sv, nil
+}
+
+// checkCloneOfCephCSISnapshot refuses a restore of a snapshot ceph-csi took
+// below the snapshot's size when that size could not be read before
+// cloning: Ceph gives a clone the quota the snapshot recorded, so the
+// complete clone's quota is that size. The clone is removed (nothing is
+// left behind); with the size known beforehand this never triggers.
+func (s *Server) checkCloneOfCephCSISnapshot(ctx context.Context, sess Session, src *csi.VolumeContentSource, vol volumeid.Volume, sv *ceph.Subvolume, size int64) error {
+	id := src.GetSnapshot().GetSnapshotId()
+	if _, err := volumeid.DecodeCephCSI(id); err != nil || sv.Size <= size {
+		return nil
+	}
+	if err := sess.ForceRemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume); err != nil {
+		return fmt.Errorf("remove the clone of snapshot %q, which is larger than requested: %w", id, err)
+	}
+	klog.FromContext(ctx).V(2).Info("Removed a clone larger than requested", "snapshot", id, "size", sv.Size, "requested", size)
+	return outOfRange("requested %d bytes, smaller than snapshot %s's %d (the quota its clone got from it)", size, id, sv.Size)
 }
 
 // waitForClone polls the clone's state, backing off from 100 ms to 1 s,

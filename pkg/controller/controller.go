@@ -24,6 +24,8 @@ type Server struct {
 	connect  Connector
 	opts     Options
 	inFlight *locks.InFlight
+	// snapSizes: the sizes of ceph-csi's snapshots (snapsize.go).
+	snapSizes snapshotSizes
 }
 
 // Options are the controller's settings.

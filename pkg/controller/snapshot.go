@@ -304,17 +304,16 @@ func (s *Server) listByID(ctx context.Context, id string, secrets map[string]str
 }
 
 // cephCSIRecord describes a snapshot ceph-csi took, from Ceph itself: its
-// creation time, its source's quota, and its source's ceph-csi handle when
-// the source has ceph-csi's naming (csi-vol-<uuid>).
+// creation time, its size (snapsize.go; 0 when it cannot be read), and its
+// source's ceph-csi handle when the source has ceph-csi's naming
+// (csi-vol-<uuid>).
 func (s *Server) cephCSIRecord(ctx context.Context, sess Session, id string, snap volumeid.Snapshot) (*snapshotRecord, error) {
 	created, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name)
 	if err != nil {
 		return nil, err
 	}
 	rec := &snapshotRecord{ID: id, Created: created.UnixNano()}
-	if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
-		rec.Size = sv.Size
-	}
+	rec.Size, _ = s.cephCSISnapshotSize(ctx, sess, id, snap)
 	if h, err := volumeid.DecodeCephCSI(id); err == nil {
 		if uuid, ok := strings.CutPrefix(snap.Subvolume, "csi-vol-"); ok && len(uuid) == 36 {
 			h.UUID = uuid

@@ -140,7 +140,7 @@ func New(opts Options) (*Driver, error) {
 		return nil, err
 	}
 	// Connections are made on first use: a node opens one only for a
-	// volume whose context lacks its path.
+	// volume whose context lacks its path or its filesystem.
 	d.pool = ceph.NewPool(opts.CephTimeout, 5*time.Minute)
 	d.pool.Observer = d.metrics
 	csi.RegisterIdentityServer(d.server.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
@@ -171,6 +171,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		MountTimeout:    opts.MountTimeout,
 		SubvolumePath:   d.subvolumePath,
 		BackingSnapshot: d.backingSnapshot,
+		Filesystems:     d.filesystems,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
@@ -283,6 +284,18 @@ func (d *Driver) backingSnapshot(ctx context.Context, cluster *config.Cluster, c
 		return "", fmt.Errorf("snapshot %s: %w", vol.BackingSnapshot, err)
 	}
 	return entry.Name, nil
+}
+
+// filesystems lists a cluster's filesystems (node, static volumes without
+// fsName): one mon command, `fs ls`, which a node user's "mon 'allow r'"
+// permits.
+func (d *Driver) filesystems(ctx context.Context, cluster *config.Cluster, creds contract.Credentials) ([]string, error) {
+	a, err := d.pool.Connect(ctx, cluster, creds)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Release()
+	return a.Filesystems(ctx)
 }
 
 // probe checks that a monitor of every configured cluster answers.

@@ -146,17 +146,21 @@ func (s *Server) handleMount(w http.ResponseWriter, r *http.Request) {
 func (s *Server) check(req *MountRequest) error {
 	target := req.Target
 	root := filepath.Clean(s.Root)
-	switch {
-	case !filepath.IsAbs(target) || filepath.Clean(target) != target:
+	// The node plugin sends paths in contract.CleanPath's form: anything
+	// else did not come from it.
+	if clean, err := contract.CleanPath("target", target); err != nil || clean != target {
 		return fmt.Errorf("target %q: want a clean absolute path", target)
+	}
+	if clean, err := contract.CleanPath("path", req.Path); err != nil || clean != req.Path {
+		return fmt.Errorf("path %q: want a clean absolute path in the filesystem", req.Path)
+	}
+	switch {
 	case !strings.HasPrefix(target, root+"/"):
 		return fmt.Errorf("target %q is not below the holder's root %s", target, root)
 	case len(req.Monitors) == 0:
 		return errors.New("no monitors")
 	case req.FSName == "" || req.ClientID == "" || req.Key == "":
 		return errors.New("fsName, clientID and key are required")
-	case !strings.HasPrefix(req.Path, "/"):
-		return fmt.Errorf("path %q: want an absolute path in the filesystem", req.Path)
 	}
 	for _, m := range req.Monitors {
 		if m == "" || strings.ContainsAny(m, ", \t\n") {

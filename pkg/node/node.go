@@ -36,17 +36,10 @@ type Server struct {
 	inFlight       *locks.InFlight
 	subvolumePath  PathLookup
 	backingSnap    SnapshotLookup
+	filesystems    FilesystemLookup
+	sole           soleFilesystems
 	staged         stagedMounts
 }
-
-// SnapshotLookup reads, in ceph-csi's journal, the name of the snapshot
-// behind a shallow volume ceph-csi made (whose context does not name it).
-type SnapshotLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, volumeID string) (string, error)
-
-// PathLookup asks the mgr for a subvolume's path. The node needs it only for
-// volumes whose context lacks the path: those ceph-csi provisioned before it
-// recorded the path there.
-type PathLookup func(ctx context.Context, cluster *config.Cluster, creds contract.Credentials, fsName, group, subvolume string) (string, error)
 
 // Options configure a Node service.
 type Options struct {
@@ -65,6 +58,9 @@ type Options struct {
 	SubvolumePath PathLookup
 	// BackingSnapshot, when set, serves ceph-csi's shallow volumes.
 	BackingSnapshot SnapshotLookup
+	// Filesystems, when set, serves static volumes whose context names
+	// no filesystem.
+	Filesystems FilesystemLookup
 }
 
 // New returns a Node service.
@@ -90,6 +86,7 @@ func New(o Options) (*Server, error) {
 		inFlight:       locks.New(),
 		subvolumePath:  o.SubvolumePath,
 		backingSnap:    o.BackingSnapshot,
+		filesystems:    o.Filesystems,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,7 +109,7 @@ func TestMountRequestOptionsAndErrors(t *testing.T) {
 	if err != nil || !slices.Equal(req.Options, []string{"debug", "allow_other", "ro"}) {
 		t.Fatalf("options %v, %v", req.Options, err)
 	}
-	_, req, err = s.mountRequest(context.Background(), stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/postgresql"}))
+	_, req, err = s.mountRequest(context.Background(), stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "//postgresql/"}))
 	if err != nil || req.Path != "/postgresql" {
 		t.Fatalf("static volume path %q, %v", req.Path, err)
 	}
@@ -117,6 +118,9 @@ func TestMountRequestOptionsAndErrors(t *testing.T) {
 		"injected flag":   stageReq("/s", nil, "ro,secretfile=/x"),
 		"no path":         stageReq("/s", map[string]string{"subvolumePath": ""}),
 		"relative path":   stageReq("/s", map[string]string{"subvolumePath": "volumes/x"}),
+		"dot-dot path":    stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/volumes/csi/../../etc"}),
+		"NUL in path":     stageReq("/s", map[string]string{"subvolumePath": "/volumes/csi/v\x00/uuid"}),
+		"newline in path": stageReq("/s", map[string]string{"subvolumePath": "", "rootPath": "/a\n/b"}),
 		"unknown cluster": stageReq("/s", map[string]string{"clusterID": "c9"}),
 		"no fsName":       stageReq("/s", map[string]string{"fsName": ""}),
 		"bad mounter":     stageReq("/s", map[string]string{"mounter": "nfs"}),
@@ -204,5 +208,120 @@ func TestLegacyVolumePathLookedUpOnlyToMount(t *testing.T) {
 	}
 	if lookups != 1 || len(fuse.got) != 1 || fuse.got[0].Path != "/volumes/csi/csi-vol-legacy/uuid" {
 		t.Errorf("lookups %d, mounts %+v", lookups, fuse.got)
+	}
+}
+
+// TestBadPathsRefused: every path of a node request is checked before
+// anything is mounted, and the error names the field.
+func TestBadPathsRefused(t *testing.T) {
+	t.Parallel()
+	s, fuse, kernel := newTestServer(t, false)
+	ctx := context.Background()
+	good := filepath.Join(t.TempDir(), "ok")
+	rw := stageReq(good, nil).GetVolumeCapability()
+	calls := map[string]func(bad string) error{
+		"staging target path/stage": func(bad string) error {
+			_, err := s.NodeStageVolume(ctx, stageReq(bad, nil))
+			return err
+		},
+		`volume context "rootPath"/stage`: func(bad string) error {
+			_, err := s.NodeStageVolume(ctx, stageReq(good, map[string]string{"subvolumePath": "", "rootPath": bad}))
+			return err
+		},
+		`volume context "subvolumePath"/stage`: func(bad string) error {
+			_, err := s.NodeStageVolume(ctx, stageReq(good, map[string]string{"subvolumePath": bad}))
+			return err
+		},
+		"staging target path/unstage": func(bad string) error {
+			_, err := s.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: "v", StagingTargetPath: bad})
+			return err
+		},
+		"staging target path/publish": func(bad string) error {
+			_, err := s.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: "v", StagingTargetPath: bad, TargetPath: good, VolumeCapability: rw})
+			return err
+		},
+		"target path/publish": func(bad string) error {
+			_, err := s.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: "v", StagingTargetPath: good, TargetPath: bad, VolumeCapability: rw})
+			return err
+		},
+		"target path/unpublish": func(bad string) error {
+			_, err := s.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "v", TargetPath: bad})
+			return err
+		},
+		"volume path/stats": func(bad string) error {
+			_, err := s.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: "v", VolumePath: bad})
+			return err
+		},
+		"staging target path/stats": func(bad string) error {
+			_, err := s.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: "v", VolumePath: good, StagingTargetPath: bad})
+			return err
+		},
+	}
+	for name, call := range calls {
+		field, _, _ := strings.Cut(name, "/")
+		for _, bad := range []string{"relative/x", good + "/../../etc", good + "\x00", good + "\nx"} {
+			err := call(bad)
+			if name == "volume path/stats" && bad == "relative/x" {
+				// Nothing is published there (csi-sanity's expectation).
+				if server.Code(err) != codes.NotFound {
+					t.Errorf("%s with %q: %v; want NotFound", name, bad, err)
+				}
+				continue
+			}
+			if server.Code(err) != codes.InvalidArgument || !strings.HasPrefix(err.Error(), field+" ") {
+				t.Errorf("%s with %q: %v; want InvalidArgument naming %s", name, bad, err, field)
+			}
+		}
+	}
+	if len(fuse.got)+len(kernel.got) != 0 {
+		t.Errorf("a bad path reached a mounter: %+v %+v", fuse.got, kernel.got)
+	}
+}
+
+// TestStaticVolumeWithoutFSName: the cluster's only filesystem is asked for
+// once per cluster and mounted; with several the volume is refused, naming
+// them, and asked again next time; a volume that is not static still needs
+// fsName.
+func TestStaticVolumeWithoutFSName(t *testing.T) {
+	t.Parallel()
+	s, fuse, _ := newTestServer(t, false)
+	var answer []string
+	lookups := 0
+	s.filesystems = func(_ context.Context, c *config.Cluster, creds contract.Credentials) ([]string, error) {
+		lookups++
+		if c.ClusterID != "c1" || creds.ID != "node" {
+			t.Errorf("lookup on %s as %s", c.ClusterID, creds.ID)
+		}
+		return answer, nil
+	}
+	static := map[string]string{"fsName": "", "subvolumePath": "", "rootPath": "/shared", "staticVolume": "true"}
+	stage := func() error {
+		_, err := s.NodeStageVolume(context.Background(), stageReq(filepath.Join(t.TempDir(), "staging"), static))
+		return err
+	}
+
+	answer = []string{"b", "a"}
+	for i := 1; i <= 2; i++ {
+		err := stage()
+		if server.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "has 2 filesystems (a, b)") || lookups != i {
+			t.Fatalf("two filesystems, try %d: %v (%d lookups)", i, err, lookups)
+		}
+	}
+	answer = nil
+	if err := stage(); server.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("no filesystem: %v", err)
+	}
+	answer = []string{"only"}
+	for range 2 {
+		if err := stage(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lookups != 4 || len(fuse.got) != 2 || fuse.got[0].FSName != "only" || fuse.got[1].Path != "/shared" {
+		t.Errorf("%d lookups, mounts %+v; want 4 lookups and two mounts of only:/shared", lookups, fuse.got)
+	}
+	notStatic := stageReq(filepath.Join(t.TempDir(), "staging"), map[string]string{"fsName": ""})
+	if _, err := s.NodeStageVolume(context.Background(), notStatic); server.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"fsName" is required`) {
+		t.Errorf("provisioned volume without fsName: %v", err)
 	}
 }

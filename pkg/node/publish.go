@@ -14,13 +14,16 @@ import (
 // NodePublishVolume bind-mounts the staged volume onto the target path,
 // read-only when asked or when the access mode only reads.
 func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
-	switch {
-	case req.GetVolumeId() == "":
+	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
-	case req.GetStagingTargetPath() == "":
-		return nil, contract.Invalid("staging target path is required")
-	case req.GetTargetPath() == "":
-		return nil, contract.Invalid("target path is required")
+	}
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
+	}
+	target, err := contract.CleanPath("target path", req.GetTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
@@ -31,21 +34,20 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 			return nil, err
 		}
 	}
-	target := req.GetTargetPath()
 	release, err := s.inFlight.Acquire(target)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 
-	staged, err := s.mountState(ctx, req.GetStagingTargetPath())
+	staged, err := s.mountState(ctx, staging)
 	if err != nil {
 		return nil, err
 	}
 	if !staged {
 		// A dead mount was just cleaned, or the kubelet believes staged
 		// what is not: mount it again if NodeStage was seen.
-		if err := s.restage(ctx, req.GetVolumeId(), req.GetStagingTargetPath()); err != nil {
+		if err := s.restage(ctx, req.GetVolumeId(), staging); err != nil {
 			return nil, err
 		}
 	}
@@ -57,10 +59,10 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		klog.FromContext(ctx).V(4).Info("Already published", "target", target)
 		return &csi.NodePublishVolumeResponse{}, nil
 	}
-	if err := s.checkSingleWriter(req); err != nil {
+	if err := s.checkSingleWriter(req, staging, target); err != nil {
 		return nil, err
 	}
-	source, opts := req.GetStagingTargetPath(), []string{"bind"}
+	source, opts := staging, []string{"bind"}
 	if shallow {
 		if source, err = s.snapshotSource(ctx, req); err != nil {
 			return nil, err
@@ -81,16 +83,16 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 
 // checkSingleWriter refuses a second target for a SINGLE_NODE_SINGLE_WRITER
 // volume: every bind mount of the staging mount counts as a publication.
-func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest) error {
+func (s *Server) checkSingleWriter(req *csi.NodePublishVolumeRequest, staging, target string) error {
 	if req.GetVolumeCapability().GetAccessMode().GetMode() != csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER {
 		return nil
 	}
-	refs, err := s.mount.GetMountRefs(req.GetStagingTargetPath())
+	refs, err := s.mount.GetMountRefs(staging)
 	if err != nil {
-		return fmt.Errorf("list publications of %s: %w", req.GetStagingTargetPath(), err)
+		return fmt.Errorf("list publications of %s: %w", staging, err)
 	}
 	for _, r := range refs {
-		if r != req.GetTargetPath() {
+		if r != target {
 			return fmt.Errorf("%w: single-writer volume %s is already published at %s", contract.ErrFailedPrecondition, req.GetVolumeId(), r)
 		}
 	}
@@ -110,17 +112,18 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	if req.GetTargetPath() == "" {
-		return nil, contract.Invalid("target path is required")
+	target, err := contract.CleanPath("target path", req.GetTargetPath())
+	if err != nil {
+		return nil, err
 	}
-	release, err := s.inFlight.Acquire(req.GetTargetPath())
+	release, err := s.inFlight.Acquire(target)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(req.GetTargetPath()); err != nil {
+	if err := s.cleanup(target); err != nil {
 		return nil, err
 	}
-	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", req.GetTargetPath())
+	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", target)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }

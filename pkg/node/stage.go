@@ -20,9 +20,9 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	staging := req.GetStagingTargetPath()
-	if staging == "" {
-		return nil, contract.Invalid("staging target path is required")
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	if err := requireMountCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
@@ -53,28 +53,30 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
+	if mreq.Path == "" || mreq.FSName == "" {
+		// What the context leaves to the cluster (a legacy volume's
+		// path, a static volume's filesystem): what was found at its
+		// first NodeStage, else asked now if a mount is needed.
+		if held, ok := s.staged.lookup(staging); ok && held.volumeID == req.GetVolumeId() {
+			mreq.Path, mreq.FSName = held.req.Path, held.req.FSName
+		} else if !mounted {
+			if err := s.complete(ctx, req.GetVolumeContext(), &mreq); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var snapshot string
 	if shallow && req.GetVolumeContext()[contract.CtxBackingSnapshotRoot] == "" && req.GetVolumeContext()[contract.CtxBackingSnapshotID] == "" {
 		if snapshot, err = s.cephCSISnapshot(ctx, req, mreq); err != nil {
 			return nil, err
 		}
 	}
-	if mreq.Path == "" {
-		// A legacy volume's path: the one looked up at its first
-		// NodeStage, else looked up now if a mount is needed.
-		if held, ok := s.staged.lookup(staging); ok && held.volumeID == req.GetVolumeId() {
-			mreq.Path = held.req.Path
-		} else if !mounted {
-			if mreq.Path, err = s.lookupPath(ctx, req.GetVolumeContext(), mreq); err != nil {
-				return nil, err
-			}
-		}
-	}
 	if mounted {
 		// Remembered again (the kubelet stages again after its own
-		// restart): this plugin may have restarted since. A legacy
-		// volume first seen staged is not, as its path costs a mgr call.
-		if mreq.Path != "" {
+		// restart): this plugin may have restarted since. A volume
+		// first seen staged whose path or filesystem the context lacks
+		// is not, as finding them costs a call to the cluster.
+		if mreq.Path != "" && mreq.FSName != "" {
 			s.staged.remember(staging, stagedMount{volumeID: req.GetVolumeId(), mounter: m, req: mreq, snapshot: snapshot})
 		}
 		log.V(4).Info("Already staged")
@@ -97,10 +99,11 @@ func (s *Server) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 
 // mountRequest builds the mount from the volume context, the cluster config
 // and the node secrets, without asking the cluster anything. Path is empty
-// for a volume whose context names only its subvolume (see lookupPath).
+// for a volume whose context names only its subvolume, FSName for a static
+// volume whose context names no filesystem (see complete).
 func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeRequest) (mounter.Mounter, mounter.Request, error) {
 	vc := req.GetVolumeContext()
-	if vc[contract.CtxFSName] == "" {
+	if vc[contract.CtxFSName] == "" && (vc[contract.CtxRootPath] == "" || s.filesystems == nil) {
 		return nil, mounter.Request{}, contract.Invalid("volume context: %q is required", contract.CtxFSName)
 	}
 	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
@@ -161,18 +164,18 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 // provisioning or a static volume's rootPath. It is empty for a volume that
 // ceph-csi provisioned before it recorded paths, which names its subvolume.
 func (s *Server) volumePath(vc map[string]string) (string, error) {
-	path := vc[contract.CtxSubvolumePath]
-	if path == "" {
-		path = vc[contract.CtxRootPath]
+	key := contract.CtxSubvolumePath
+	if vc[key] == "" {
+		key = contract.CtxRootPath
 	}
-	if path == "" && vc[contract.CtxSubvolumeName] != "" && s.subvolumePath != nil {
-		return "", nil
+	if vc[key] == "" {
+		if vc[contract.CtxSubvolumeName] != "" && s.subvolumePath != nil {
+			return "", nil
+		}
+		return "", contract.Invalid("volume context: %q (or %q, or %q) is required",
+			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName)
 	}
-	if path == "" || path[0] != '/' {
-		return "", contract.Invalid("volume context: %q (or %q, or %q) must give an absolute path, got %q",
-			contract.CtxSubvolumePath, contract.CtxRootPath, contract.CtxSubvolumeName, path)
-	}
-	return path, nil
+	return contract.CleanPath(fmt.Sprintf("volume context %q", key), vc[key])
 }
 
 // cephCSISnapshot looks up, in ceph-csi's journal, the snapshot of a
@@ -196,25 +199,6 @@ func (s *Server) cephCSISnapshot(ctx context.Context, req *csi.NodeStageVolumeRe
 		return "", fmt.Errorf("snapshot of shallow volume %s: ceph-csi's journal names %q", req.GetVolumeId(), name)
 	}
 	return name, nil
-}
-
-// lookupPath asks the mgr, with the node's credentials, for the path of the
-// subvolume a legacy volume context names: the only mgr call a node makes.
-func (s *Server) lookupPath(ctx context.Context, vc map[string]string, mreq mounter.Request) (string, error) {
-	cluster, err := s.cfg.Cluster(vc[contract.CtxClusterID])
-	if err != nil {
-		return "", contract.Invalid("volume context: %v", err)
-	}
-	group := vc[contract.CtxSubvolumeGroup]
-	if group == "" {
-		group = cluster.SubvolumeGroup()
-	}
-	name := vc[contract.CtxSubvolumeName]
-	path, err := s.subvolumePath(ctx, cluster, mreq.Creds, mreq.FSName, group, name)
-	if err != nil {
-		return "", fmt.Errorf("path of subvolume %s/%s: %w", group, name, err)
-	}
-	return path, nil
 }
 
 // runBounded runs fn with the node's mount timeout and returns when fn does
@@ -248,18 +232,19 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	if req.GetStagingTargetPath() == "" {
-		return nil, contract.Invalid("staging target path is required")
+	staging, err := contract.CleanPath("staging target path", req.GetStagingTargetPath())
+	if err != nil {
+		return nil, err
 	}
 	release, err := s.inFlight.Acquire(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(req.GetStagingTargetPath()); err != nil {
+	if err := s.cleanup(staging); err != nil {
 		return nil, err
 	}
-	s.staged.forget(req.GetStagingTargetPath())
+	s.staged.forget(staging)
 	klog.FromContext(ctx).V(4).Info("Unstaged", "volume", req.GetVolumeId())
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }

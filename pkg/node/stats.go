@@ -20,9 +20,21 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
 	}
-	path := req.GetVolumePath()
-	if path == "" {
-		return nil, contract.Invalid("volume path is required")
+	if p := req.GetVolumePath(); p != "" && p[0] != '/' {
+		// No volume is published at a relative path: NotFound, as the
+		// spec's "no volume at that path" (csi-sanity checks it). Stats
+		// mounts nothing, so nothing is at stake either way.
+		return nil, fmt.Errorf("%w: volume path %q is not absolute: no volume is published there", contract.ErrNotFound, p)
+	}
+	path, err := contract.CleanPath("volume path", req.GetVolumePath())
+	if err != nil {
+		return nil, err
+	}
+	if sp := req.GetStagingTargetPath(); sp != "" {
+		// Optional, and unused here; checked all the same.
+		if _, err := contract.CleanPath("staging target path", sp); err != nil {
+			return nil, err
+		}
 	}
 	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
 	switch {

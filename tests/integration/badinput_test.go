@@ -104,6 +104,41 @@ func TestBadInput(t *testing.T) {
 				VolumeContext: map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumePath": "/volumes/csi/x"}})
 			return err
 		}, codes.InvalidArgument, "not a base64 CephX key"},
+		{"stage: rootPath with ..", func() error {
+			_, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir(), VolumeCapability: rwx, Secrets: secrets,
+				VolumeContext: map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true", "rootPath": "/volumes/csi/../../"}})
+			return err
+		}, codes.InvalidArgument, `volume context "rootPath" "/volumes/csi/../../": a ".." element`},
+		{"stage: subvolumePath with newline", func() error {
+			_, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir(), VolumeCapability: rwx, Secrets: secrets,
+				VolumeContext: map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumePath": "/volumes/csi/x\n/y"}})
+			return err
+		}, codes.InvalidArgument, `volume context "subvolumePath"`},
+		{"stage: staging path with NUL", func() error {
+			_, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir() + "\x00x", VolumeCapability: rwx, Secrets: secrets,
+				VolumeContext: map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumePath": "/volumes/csi/x"}})
+			return err
+		}, codes.InvalidArgument, "staging target path"},
+		{"unstage: relative staging path", func() error {
+			_, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: missingVol, StagingTargetPath: "staging"})
+			return err
+		}, codes.InvalidArgument, "staging target path \"staging\": want an absolute path"},
+		{"publish: target with ..", func() error {
+			_, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir(), TargetPath: t.TempDir() + "/../t", VolumeCapability: rwx})
+			return err
+		}, codes.InvalidArgument, "target path"},
+		{"publish: staging path with newline", func() error {
+			_, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir() + "\n", TargetPath: t.TempDir() + "/t", VolumeCapability: rwx})
+			return err
+		}, codes.InvalidArgument, "staging target path"},
+		{"unpublish: target with ..", func() error {
+			_, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: missingVol, TargetPath: "/tmp/../etc"})
+			return err
+		}, codes.InvalidArgument, "target path"},
+		{"stats: volume path with ..", func() error {
+			_, err := drv.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: missingVol, VolumePath: "/tmp/../etc"})
+			return err
+		}, codes.InvalidArgument, "volume path"},
 		{"publish: not staged", func() error {
 			_, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: missingVol, StagingTargetPath: t.TempDir(), TargetPath: t.TempDir() + "/t", VolumeCapability: rwx})
 			return err

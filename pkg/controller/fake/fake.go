@@ -19,8 +19,10 @@ type Session struct {
 	Block      chan struct{}
 	Calls      []string
 	Snapshots  map[string]bool
-	Records    map[string][]byte
-	References map[string][]byte
+	// SnapshotQuotas: each snapshot's source quota when it was taken.
+	SnapshotQuotas map[string]int64
+	Records        map[string][]byte
+	References     map[string][]byte
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.

@@ -19,7 +19,11 @@ func (f *Session) CreateSnapshot(_ context.Context, fsName, group, subvolume, na
 	if _, ok := f.Subvolumes[key(fsName, group, subvolume)]; !ok {
 		return fmt.Errorf("subvolume %s: %w", subvolume, contract.ErrNotFound)
 	}
-	f.snapshots()[key(fsName, group, subvolume)+"@"+name] = true
+	k := key(fsName, group, subvolume) + "@" + name
+	if !f.snapshots()[k] {
+		f.quotas()[k] = f.Subvolumes[key(fsName, group, subvolume)].Size
+	}
+	f.snapshots()[k] = true
 	return nil
 }
 
@@ -55,12 +59,18 @@ func (f *Session) RemoveSnapshot(_ context.Context, fsName, group, subvolume, na
 }
 
 // Clone implements controller.Session: the clone completes at once unless
-// CloneStates says otherwise.
+// CloneStates says otherwise, with the snapshot's quota, as Ceph gives it.
 func (f *Session) Clone(ctx context.Context, c ceph.CloneSpec) error {
 	if err := f.call("clone"); err != nil {
 		return err
 	}
-	return f.CreateSubvolume(ctx, ceph.SubvolumeSpec{FSName: c.FSName, Group: c.TargetGroup, Name: c.Target, Size: 1 << 30, Pool: c.Pool})
+	f.mu.Lock()
+	size, ok := f.quotas()[key(c.FSName, c.Group, c.Subvolume)+"@"+c.Snapshot]
+	f.mu.Unlock()
+	if !ok {
+		size = 1 << 30
+	}
+	return f.CreateSubvolume(ctx, ceph.SubvolumeSpec{FSName: c.FSName, Group: c.TargetGroup, Name: c.Target, Size: size, Pool: c.Pool})
 }
 
 // CloneStatus implements controller.Session.
@@ -77,4 +87,26 @@ func (f *Session) CloneStatus(_ context.Context, fsName, group, name string) (*c
 		return &st, nil
 	}
 	return &ceph.CloneState{State: "complete"}, nil
+}
+
+// SnapshotQuota implements controller.Session: the source's quota when the
+// snapshot was taken (Err["snapshot-quota"] makes it fail).
+func (f *Session) SnapshotQuota(_ context.Context, fsName, group, subvolume, name string) (int64, error) {
+	if err := f.call("snapshot-quota"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q, ok := f.quotas()[key(fsName, group, subvolume)+"@"+name]
+	if !ok {
+		return 0, fmt.Errorf("snapshot %s: %w", name, contract.ErrNotFound)
+	}
+	return q, nil
+}
+
+func (f *Session) quotas() map[string]int64 {
+	if f.SnapshotQuotas == nil {
+		f.SnapshotQuotas = map[string]int64{}
+	}
+	return f.SnapshotQuotas
 }
