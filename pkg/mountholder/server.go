@@ -249,8 +249,8 @@ func (s *Server) mount(ctx context.Context, req MountRequest) (int, error) {
 // reap waits for a ceph-fuse to end (an unmount ends it) and forgets it.
 func (s *Server) reap(cmd *exec.Cmd, m *running) {
 	err := cmd.Wait()
+	s.forget(m) // before done: a request that saw it end must not find it listed
 	close(m.done)
-	s.forget(m)
 	klog.InfoS("ceph-fuse ended", "target", m.Target, "pid", m.PID, "status", fmt.Sprint(err), "output", m.output.String())
 }
 

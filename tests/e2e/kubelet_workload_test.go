@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -90,11 +91,15 @@ func (n *node) startPostgres(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := n.waitPVCBound(ctx, postgresClaim, 2*time.Minute); err != nil {
+	_, pv, err := n.waitPVCBound(ctx, postgresClaim, 2*time.Minute)
+	if err != nil {
 		return err
 	}
 	if _, again := n.timings["postgres claim bound"]; !again {
 		n.timings["postgres claim bound"] = time.Since(begin)
+		if err := n.checkClaimMetadata(ctx, pv); err != nil {
+			return err
+		}
 	}
 	pod, err := n.waitPostgres(ctx, "", 3*time.Minute)
 	if err != nil {
@@ -367,8 +372,14 @@ func (n *node) restoreReadOnly(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := n.waitPVCBound(ctx, roxClaim, 3*time.Minute); err != nil {
+	_, pv, err := n.waitPVCBound(ctx, roxClaim, 3*time.Minute)
+	if err != nil {
 		return err
+	}
+	// backingSnapshot's default for a reader-only restore: the snapshot
+	// itself, no clone.
+	if attrs := pv.Spec.CSI.VolumeAttributes; attrs["backingSnapshotID"] == "" {
+		return fmt.Errorf("the ReadOnlyMany claim %s is not a shallow volume: its PV's attributes %v", roxClaim, attrs)
 	}
 	script := fmt.Sprintf(`set -e; a=$(cat /data/%s); b=$(cat /data/%s)
 if touch /data/new 2>/dev/null; then echo "wrote to a read-only volume"; exit 4; fi
@@ -408,4 +419,31 @@ func (n *node) waitOnlyPostgresStaged(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// checkClaimMetadata checks that the claim's subvolume names its claim and
+// PV in Ceph (csi-provisioner's --extra-create-metadata, recorded by the
+// driver), so that an operator finds a subvolume's PVC from the Ceph side.
+func (n *node) checkClaimMetadata(ctx context.Context, pv *corev1.PersistentVolume) error {
+	attrs := pv.Spec.CSI.VolumeAttributes
+	out, err := n.ceph.ceph(ctx, "fs", "subvolume", "metadata", "ls", n.ceph.fs, attrs["subvolumeName"],
+		"--group_name", attrs["subvolumeGroup"], "--format", "json")
+	if err != nil {
+		return err
+	}
+	var md map[string]string
+	if err := json.Unmarshal(out, &md); err != nil {
+		return fmt.Errorf("subvolume metadata of %s: %w: %s", pv.Name, err, out)
+	}
+	want := map[string]string{
+		"csi.storage.k8s.io/pvc/name":      pv.Spec.ClaimRef.Name,
+		"csi.storage.k8s.io/pvc/namespace": pv.Spec.ClaimRef.Namespace,
+		"csi.storage.k8s.io/pv/name":       pv.Name,
+	}
+	for k, v := range want {
+		if md[k] != v {
+			return fmt.Errorf("subvolume %s: metadata %s = %q, want %q (all: %v)", attrs["subvolumeName"], k, md[k], v, md)
+		}
+	}
+	return nil
 }
