@@ -36,6 +36,9 @@ type Server struct {
 	inFlight       *locks.InFlight
 	subvolumePath  PathLookup
 	staged         stagedMounts
+	// selinux: the kernel has SELinux on (see selinuxOptions).
+	selinux       bool
+	selinuxConfig string
 }
 
 // PathLookup asks the mgr for a subvolume's path. The node needs it only for
@@ -52,6 +55,9 @@ type Options struct {
 	Kernel mounter.Mounter
 	// KernelSupported says whether the running kernel has a CephFS client.
 	KernelSupported bool
+	// SELinux says whether the running kernel has SELinux on
+	// (mounter.SELinuxEnabled).
+	SELinux bool
 	// DefaultMounter is "auto", "fuse" or "kernel".
 	DefaultMounter string
 	MountTimeout   time.Duration
@@ -79,6 +85,8 @@ func New(o Options) (*Server, error) {
 		mounters:       map[string]mounter.Mounter{o.Fuse.Name(): o.Fuse, o.Kernel.Name(): o.Kernel},
 		defaultMounter: def,
 		kernelOK:       o.KernelSupported,
+		selinux:        o.SELinux,
+		selinuxConfig:  selinuxConfig,
 		mountTimeout:   o.MountTimeout,
 		inFlight:       locks.New(),
 		subvolumePath:  o.SubvolumePath,

@@ -129,6 +129,9 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		}
 		opts = append(opts, mountopts.Split(f)...)
 	}
+	if opts, err = s.selinuxOptions(ctx, name, opts); err != nil {
+		return nil, mounter.Request{}, err
+	}
 	return s.mounters[name], mounter.Request{
 		VolumeID:      req.GetVolumeId(),
 		Monitors:      cluster.MonitorAddrs(),
