@@ -86,6 +86,10 @@ type Options struct {
 	SetMetadata bool
 	// ClusterName (controller) is recorded as csi.ceph.com/cluster/name.
 	ClusterName string
+	// ProcFilesystems is the kernel's list of filesystems (node), which
+	// tells whether it has a CephFS client and SELinux. Not a flag: tests
+	// point it at a list of their own.
+	ProcFilesystems string
 }
 
 // DefaultOptions are the flag defaults.
@@ -106,6 +110,7 @@ func DefaultOptions() Options {
 
 		PluginRegistrationDir: "/var/lib/kubelet/plugins_registry",
 		MountHolderRoot:       "/var/lib/kubelet",
+		ProcFilesystems:       "/proc/filesystems",
 	}
 }
 
@@ -154,7 +159,8 @@ func New(opts Options) (*Driver, error) {
 }
 
 func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, error) {
-	kernelOK := mounter.KernelSupported(context.Background(), mounter.ExecRunner, "/proc/filesystems")
+	kernelOK := mounter.KernelSupported(context.Background(), mounter.ExecRunner, opts.ProcFilesystems)
+	selinux := mounter.SELinuxEnabled(opts.ProcFilesystems)
 	m := mount.New("")
 	fuse := &mounter.Fuse{Run: mounter.ExecRunner, KeyDir: opts.KeyDir}
 	if opts.MountHolderSocket != "" {
@@ -167,6 +173,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		Fuse:            fuse,
 		Kernel:          &mounter.Kernel{Mounter: m, KeyDir: opts.KeyDir},
 		KernelSupported: kernelOK,
+		SELinux:         selinux,
 		DefaultMounter:  opts.DefaultMounter,
 		MountTimeout:    opts.MountTimeout,
 		SubvolumePath:   d.subvolumePath,
@@ -176,7 +183,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)
 	}
-	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "default", opts.DefaultMounter, "mountHolder", opts.MountHolderSocket)
+	klog.InfoS("Node mounters", "kernelCephFS", kernelOK, "selinux", selinux, "default", opts.DefaultMounter, "mountHolder", opts.MountHolderSocket)
 	if fuse.Holder != nil {
 		relearn(ns)
 	}

@@ -9,6 +9,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
+	"github.com/cephfs-csi/cephfs-csi/pkg/mountopts"
 )
 
 // Runner runs a command and returns its combined output; tests replace it.
@@ -70,9 +71,45 @@ func (f *Fuse) Args(req Request, target, keyring string) []string {
 		"-r", req.Path,
 	}
 	if len(req.Options) > 0 {
-		args = append(args, "-o", strings.Join(req.Options, ","))
+		args = append(args, "-o", fuseOptions(req.Options))
 	}
 	return args
+}
+
+// fuseOptions joins validated options for ceph-fuse's -o. libfuse splits
+// -o at every comma, quotes or not, and takes "\," for a comma inside an
+// option: the kubelet's context="…:s0:c1,c2" would otherwise reach the
+// kernel cut after c1 (libfuse 2.9, Pacific's ceph-fuse) or be refused
+// (libfuse 3.17: unknown option c2"). Escaped, the kernel gets it whole.
+// Validated options hold no backslash, so the escape is unambiguous.
+func fuseOptions(opts []string) string {
+	escaped := make([]string, len(opts))
+	for i, o := range opts {
+		escaped[i] = strings.ReplaceAll(o, ",", `\,`)
+	}
+	return strings.Join(escaped, ",")
+}
+
+// RefusedSELinux tells, from ceph-fuse's output, that the kernel refused a
+// FUSE mount whose options set an SELinux label: it answers EINVAL for a
+// context its policy does not know, and for any context when it has no
+// SELinux at all ("fuse: Unknown parameter 'context'" in its log). The
+// error names the options; the node's kernel log says more.
+func RefusedSELinux(opts []string, output string) error {
+	if !strings.Contains(output, "fuse: mount failed: Invalid argument") {
+		return nil
+	}
+	var labels []string
+	for _, o := range opts {
+		if mountopts.IsSELinux(o) {
+			labels = append(labels, o)
+		}
+	}
+	if len(labels) == 0 {
+		return nil
+	}
+	return contract.Invalid("the node's kernel refused the FUSE mount with the SELinux option %s (EINVAL): its SELinux policy does not accept that context, or it has no SELinux (its kernel log says which)",
+		strings.Join(labels, ","))
 }
 
 // Mount runs ceph-fuse, which returns once the mount is up; the keyring is
@@ -90,6 +127,9 @@ func (f *Fuse) Mount(ctx context.Context, req Request, target string) error {
 	klog.FromContext(ctx).V(4).Info("Running ceph-fuse", "args", args)
 	out, err := f.Run(ctx, "ceph-fuse", args...)
 	if err != nil {
+		if refused := RefusedSELinux(req.Options, string(out)); refused != nil {
+			return refused
+		}
 		return fmt.Errorf("ceph-fuse %s on %s: %w: %s", req.Path, target, err, strings.TrimSpace(string(out)))
 	}
 	return nil

@@ -116,7 +116,7 @@ func KernelSupported(ctx context.Context, run Runner, procFilesystems string) bo
 		klog.FromContext(ctx).Info("The kernel's CephFS client does not enforce quotas: mounting with ceph-fuse", "release", release)
 		return false
 	}
-	if hasCephFS(procFilesystems) {
+	if hasFilesystem(procFilesystems, "ceph") {
 		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -124,16 +124,25 @@ func KernelSupported(ctx context.Context, run Runner, procFilesystems string) bo
 	if _, err := run(ctx, "modprobe", "ceph"); err != nil {
 		return false
 	}
-	return hasCephFS(procFilesystems)
+	return hasFilesystem(procFilesystems, "ceph")
 }
 
-func hasCephFS(procFilesystems string) bool {
+// SELinuxEnabled reports whether the running kernel has SELinux on: it
+// registers selinuxfs only then (the test the kubelet's SELinux library
+// makes first). Only such a kernel applies a context= mount option; the
+// kubelet sends one only to such a node.
+func SELinuxEnabled(procFilesystems string) bool {
+	return hasFilesystem(procFilesystems, "selinuxfs")
+}
+
+// hasFilesystem tells whether /proc/filesystems lists name.
+func hasFilesystem(procFilesystems, name string) bool {
 	data, err := os.ReadFile(procFilesystems)
 	if err != nil {
 		return false
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == "ceph" {
+		if f := strings.Fields(line); len(f) > 0 && f[len(f)-1] == name {
 			return true
 		}
 	}

@@ -255,3 +255,48 @@ func TestKernelRefusedOptions(t *testing.T) {
 		t.Errorf("timeout: %v", err)
 	}
 }
+
+// TestFuseSELinuxContext: libfuse splits -o at every comma, so the comma
+// inside the kubelet's quoted context goes escaped (seen with strace: the
+// kernel then gets context="…:s0:c1,c2" whole, from libfuse 2.9 and 3.17).
+func TestFuseSELinuxContext(t *testing.T) {
+	t.Parallel()
+	ctx := `context="system_u:object_r:container_file_t:s0:c1,c2"`
+	args := (&Fuse{}).Args(testRequest("noatime", ctx), "/stage", "/keyring")
+	want := `noatime,context="system_u:object_r:container_file_t:s0:c1\,c2"`
+	if got := args[len(args)-1]; got != want {
+		t.Errorf("-o %s, want %s", got, want)
+	}
+}
+
+func TestRefusedSELinux(t *testing.T) {
+	t.Parallel()
+	ctx := `context="system_u:object_r:container_file_t:s0:c1,c2"`
+	einval := "ceph-fuse[1]: starting ceph client\nfuse: mount failed: Invalid argument\nceph-fuse[1]: fuse failed to start\n"
+	if err := RefusedSELinux([]string{"noatime", ctx}, einval); !errors.Is(err, contract.ErrInvalid) || !strings.Contains(err.Error(), ctx) {
+		t.Errorf("EINVAL with a context: %v, want InvalidArgument naming it", err)
+	}
+	if err := RefusedSELinux([]string{"noatime"}, einval); err != nil {
+		t.Errorf("EINVAL without a context: %v, want nil (not about SELinux)", err)
+	}
+	if err := RefusedSELinux([]string{ctx}, "ceph-fuse[1]: ceph mount failed with (110) Connection timed out"); err != nil {
+		t.Errorf("another failure: %v, want nil", err)
+	}
+	f := &Fuse{KeyDir: t.TempDir(), Run: func(context.Context, string, ...string) ([]byte, error) {
+		return []byte(einval), errors.New("exit status 5")
+	}}
+	if err := f.Mount(context.Background(), testRequest(ctx), "/stage"); !errors.Is(err, contract.ErrInvalid) {
+		t.Errorf("Mount: %v, want InvalidArgument", err)
+	}
+}
+
+func TestSELinuxEnabled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	with, without := filepath.Join(dir, "with"), filepath.Join(dir, "without")
+	_ = os.WriteFile(with, []byte("nodev\tsysfs\nnodev\tselinuxfs\nnodev\tfuse\n"), 0o644)
+	_ = os.WriteFile(without, []byte("nodev\tsysfs\nnodev\tfuse\n\text4\n"), 0o644)
+	if !SELinuxEnabled(with) || SELinuxEnabled(without) || SELinuxEnabled(filepath.Join(dir, "none")) {
+		t.Error("selinuxfs in /proc/filesystems not told apart")
+	}
+}

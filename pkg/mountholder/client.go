@@ -58,6 +58,10 @@ func (c *Client) Mount(ctx context.Context, req mounter.Request, target string) 
 		return contract.Invalid("the mount holder refused the mount: %s", e.Error)
 	case http.StatusConflict:
 		return contract.Errorf(contract.ErrBusy, "mount holder: %s", e.Error)
+	case http.StatusBadGateway: // ceph-fuse ended: its output is in the message
+		if refused := mounter.RefusedSELinux(req.Options, e.Error); refused != nil {
+			return refused
+		}
 	}
 	return fmt.Errorf("mount holder (%s): %s", resp.Status, e.Error)
 }

@@ -39,6 +39,9 @@ type Server struct {
 	filesystems    FilesystemLookup
 	sole           soleFilesystems
 	staged         stagedMounts
+	// selinux: the kernel has SELinux on (see selinuxOptions).
+	selinux       bool
+	selinuxConfig string
 }
 
 // Options configure a Node service.
@@ -50,6 +53,9 @@ type Options struct {
 	Kernel mounter.Mounter
 	// KernelSupported says whether the running kernel has a CephFS client.
 	KernelSupported bool
+	// SELinux says whether the running kernel has SELinux on
+	// (mounter.SELinuxEnabled).
+	SELinux bool
 	// DefaultMounter is "auto", "fuse" or "kernel".
 	DefaultMounter string
 	MountTimeout   time.Duration
@@ -82,6 +88,8 @@ func New(o Options) (*Server, error) {
 		mounters:       map[string]mounter.Mounter{o.Fuse.Name(): o.Fuse, o.Kernel.Name(): o.Kernel},
 		defaultMounter: def,
 		kernelOK:       o.KernelSupported,
+		selinux:        o.SELinux,
+		selinuxConfig:  selinuxConfig,
 		mountTimeout:   o.MountTimeout,
 		inFlight:       locks.New(),
 		subvolumePath:  o.SubvolumePath,

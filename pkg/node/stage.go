@@ -144,6 +144,9 @@ func (s *Server) mountRequest(ctx context.Context, req *csi.NodeStageVolumeReque
 		}
 		opts = append(opts, mountopts.Split(f)...)
 	}
+	if opts, err = s.selinuxOptions(ctx, name, opts); err != nil {
+		return nil, mounter.Request{}, err
+	}
 	if isShallow(req.GetVolumeId(), vc) {
 		// The subvolume's directory holds its live data too: the
 		// staging mount of a snapshot only reads.
