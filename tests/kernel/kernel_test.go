@@ -155,6 +155,56 @@ func TestKernel(t *testing.T) {
 		t.Logf("kernelMountOptions → NodeStage → the kernel's options:\n%s", strings.Join(table, "\n"))
 	})
 
+	t.Run("a shallow volume: a snapshot, mounted read-only", func(t *testing.T) {
+		src := v.subvolume(t, "kernel-snapshotted", map[string]string{"mounter": "kernel"})
+		v.stage(t, src)
+		rw := filepath.Join(guestRun, "pods", "snapshotted")
+		v.publish(t, src, rw, false)
+		v.sh(t, "echo before > "+rw+"/file && sync")
+		fs, group, name := v.cluster.FS, v.cluster.Group, src.context["subvolumeName"]
+		if _, err := v.ceph("fs", "subvolume", "snapshot", "create", fs, name, "snap1", "--group_name", group); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if _, err := v.ceph("fs", "subvolume", "snapshot", "rm", fs, name, "snap1", "--group_name", group); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		})
+		v.sh(t, "echo after > "+rw+"/file && sync")
+		v.unpublish(t, src, rw)
+		v.unstage(t, src)
+		// The context the controller gives a shallow volume: the
+		// snapshotted directory, and the snapshot's copy of the data in it.
+		path := src.context["subvolumePath"]
+		id, err := volumeid.Shallow{ClusterID: clusterID, FSName: fs, Name: "kernel-shallow"}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		shallow := volume{
+			id: id,
+			context: map[string]string{
+				"clusterID": clusterID, "fsName": fs, "mounter": "kernel", "subvolumePath": filepath.Dir(path),
+				"backingSnapshotRoot": ".snap/snap1/" + filepath.Base(path), "backingSnapshotID": "kernel-e2e-snapshot",
+			},
+			staging:    filepath.Join(guestRun, "staging", "kernel-shallow"),
+			capability: roxCap,
+		}
+		v.stage(t, shallow)
+		if opts := v.mountOptions(t, shallow.staging, "ceph"); !hasMountOption(opts, "ro") {
+			t.Errorf("the shallow volume's staging mount is not read-only: %s", opts)
+		}
+		target := filepath.Join(guestRun, "pods", "shallow")
+		v.publish(t, shallow, target, true)
+		if got := strings.TrimSpace(v.sh(t, "cat "+target+"/file")); got != "before" {
+			t.Errorf("the shallow volume reads %q, want the snapshot's %q", got, "before")
+		}
+		if res := v.exec(t, "touch", target+"/new"); res.Code == 0 || !strings.Contains(res.Stderr, "Read-only file system") {
+			t.Errorf("touch on the shallow volume: exit %d: %s", res.Code, res.Stderr)
+		}
+		v.unpublish(t, shallow, target)
+		v.unstage(t, shallow)
+	})
+
 	t.Run("csi-sanity with the kernel mounter", func(t *testing.T) { sanityKernel(t, v) })
 
 	t.Run("an evicted client: abnormal, then staged again", func(t *testing.T) {
@@ -266,6 +316,15 @@ type volume struct {
 	id      string
 	context map[string]string
 	staging string
+	// capability is rwCap unless set.
+	capability *csi.VolumeCapability
+}
+
+func (vol volume) access() *csi.VolumeCapability {
+	if vol.capability != nil {
+		return vol.capability
+	}
+	return rwCap
 }
 
 // subvolume creates a subvolume of quotaMiB and returns it as a static
@@ -304,6 +363,11 @@ var rwCap = &csi.VolumeCapability{
 	AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
 }
 
+var roxCap = &csi.VolumeCapability{
+	AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+	AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY},
+}
+
 func rpcContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
@@ -328,7 +392,7 @@ func (v *vm) stageAgain(t *testing.T, vol volume) time.Duration {
 	t.Helper()
 	begin := time.Now()
 	_, err := v.node.NodeStageVolume(rpcContext(t), &csi.NodeStageVolumeRequest{
-		VolumeId: vol.id, StagingTargetPath: vol.staging, VolumeCapability: rwCap,
+		VolumeId: vol.id, StagingTargetPath: vol.staging, VolumeCapability: vol.access(),
 		VolumeContext: vol.context, Secrets: v.secrets(),
 	})
 	if err != nil {
@@ -340,7 +404,7 @@ func (v *vm) stageAgain(t *testing.T, vol volume) time.Duration {
 func (v *vm) publish(t *testing.T, vol volume, target string, readonly bool) {
 	t.Helper()
 	_, err := v.node.NodePublishVolume(rpcContext(t), &csi.NodePublishVolumeRequest{
-		VolumeId: vol.id, StagingTargetPath: vol.staging, TargetPath: target, VolumeCapability: rwCap,
+		VolumeId: vol.id, StagingTargetPath: vol.staging, TargetPath: target, VolumeCapability: vol.access(),
 		Readonly: readonly, VolumeContext: vol.context,
 	})
 	if err != nil {
