@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
 
@@ -38,23 +39,9 @@ func legacyVolume(t *testing.T, c *testcluster.Cluster, request string) (handle,
 	} {
 		rados(t, c, "setomapval", kv[0], kv[1], kv[2])
 	}
-	var dump struct {
-		Filesystems []struct {
-			ID     int64 `json:"id"`
-			MDSMap struct {
-				FSName string `json:"fs_name"`
-			} `json:"mdsmap"`
-		} `json:"filesystems"`
-	}
-	c.CephJSON(t, &dump, "fs", "dump")
-	var fscid int64 = -1
-	for _, f := range dump.Filesystems {
-		if f.MDSMap.FSName == c.FS {
-			fscid = f.ID
-		}
-	}
-	if fscid < 0 {
-		t.Fatalf("no ID for filesystem %s", c.FS)
+	fscid, err := clusterdesc.FilesystemID([]byte(c.Ceph(t, "fs", "dump", "--format=json")), c.FS)
+	if err != nil {
+		t.Fatal(err)
 	}
 	handle = volumeid.CephCSI{ClusterID: testcluster.ClusterID, LocationID: fscid, UUID: uuid}.Encode()
 	vc = map[string]string{"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumeName": subvolume, "pool": c.FS + "-data0"}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 )
 
 const (
@@ -289,22 +290,9 @@ func (v *vm) cephCSIVolume(t *testing.T) volume {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var dump struct {
-		Filesystems []struct {
-			ID     int64 `json:"id"`
-			MDSMap struct {
-				FSName string `json:"fs_name"`
-			} `json:"mdsmap"`
-		} `json:"filesystems"`
-	}
-	if err := json.Unmarshal([]byte(out), &dump); err != nil {
-		t.Fatalf("fs dump: %v", err)
-	}
-	fscid := int64(-1)
-	for _, f := range dump.Filesystems {
-		if f.MDSMap.FSName == v.cluster.FS {
-			fscid = f.ID
-		}
+	fscid, err := clusterdesc.FilesystemID([]byte(out), v.cluster.FS)
+	if err != nil {
+		t.Fatal(err)
 	}
 	vol.id = volumeid.CephCSI{ClusterID: clusterID, LocationID: fscid, UUID: uuid}.Encode()
 	vol.context = map[string]string{"clusterID": clusterID, "fsName": v.cluster.FS, "subvolumeName": name, "mounter": "kernel"}
