@@ -154,28 +154,6 @@ install_postgres() {
 		! compgen -G "$tree/etc/postgresql/*/*" >/dev/null
 }
 
-# strip_tree FS: remove what the server does not need, and what differs
-# between two builds of the tree (logs, host files debootstrap copied,
-# dates); as hack/image.sh's.
-strip_tree() {
-	local fs=$1 g
-	(
-		cd "$fs" || exit 1
-		shopt -s nullglob
-		for g in "${STRIP_GLOBS[@]}"; do
-			# shellcheck disable=SC2086 # the glob is meant to expand
-			rm -rf --one-file-system -- $g
-		done
-		find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete &&
-			find usr/share/doc -mindepth 1 -depth -type d -empty -delete &&
-			find usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf -- {} + &&
-			find var/log -type f -delete &&
-			printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >etc/hosts &&
-			# the day of the build, in each shadow entry
-			sed -i -E 's/^([^:]*:[^:]*:)[0-9]*:/\1:/' etc/shadow etc/shadow-
-	)
-}
-
 # check_tree FS: the programs are there and start; postgres has its ids.
 check_tree() {
 	local fs=$1 p out

@@ -96,31 +96,6 @@ recipe() {
 # ways give the same packages, each in a correct dpkg database for
 # scanners. The cost, a download of about 100 MB, is paid once per key.
 
-# strip_tree FS: remove what the runtime does not need, and what differs
-# between two builds of the tree (logs, byte code, host files debootstrap
-# copied, dates).
-strip_tree() {
-	local fs=$1 g
-	(
-		cd "$fs" || exit 1
-		shopt -s nullglob
-		for g in "${STRIP_GLOBS[@]}"; do
-			# shellcheck disable=SC2086 # the glob is meant to expand
-			rm -rf --one-file-system -- $g
-		done
-		find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete &&
-			find usr/share/doc -mindepth 1 -depth -type d -empty -delete &&
-			find usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf -- {} + &&
-			find usr -depth -type d -name __pycache__ -exec rm -rf -- {} + &&
-			find var/log -type f -delete &&
-			printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >etc/hosts &&
-			# The day of the last password change, i.e. of the build, is in
-			# each shadow entry: left empty (no password aging; the accounts
-			# are locked anyway), a rebuild on another day gives the same tree.
-			sed -i -E 's/^([^:]*:[^:]*:)[0-9]*:/\1:/' etc/shadow etc/shadow-
-	)
-}
-
 # check_tree FS: the clients the driver runs are there and start.
 check_tree() {
 	local fs=$1 out

@@ -113,3 +113,28 @@ install_packages() {
 		in_chroot "$tree" apt-get install -y -q --no-install-recommends "$@" &&
 		in_chroot "$tree" apt-get clean
 }
+
+# strip_tree FS: remove what an image does not need (the caller's
+# STRIP_GLOBS, documentation, locales, byte code), and what differs between
+# two builds of the tree (logs, host files debootstrap copied, dates).
+strip_tree() {
+	local fs=$1 g
+	(
+		cd "$fs" || exit 1
+		shopt -s nullglob
+		for g in "${STRIP_GLOBS[@]}"; do
+			# shellcheck disable=SC2086 # the glob is meant to expand
+			rm -rf --one-file-system -- $g
+		done
+		find usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete &&
+			find usr/share/doc -mindepth 1 -depth -type d -empty -delete &&
+			find usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf -- {} + &&
+			find usr -depth -type d -name __pycache__ -exec rm -rf -- {} + &&
+			find var/log -type f -delete &&
+			printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >etc/hosts &&
+			# The day of the last password change, i.e. of the build, is in
+			# each shadow entry: left empty (no password aging; the accounts
+			# are locked anyway), a rebuild on another day gives the same tree.
+			sed -i -E 's/^([^:]*:[^:]*:)[0-9]*:/\1:/' etc/shadow etc/shadow-
+	)
+}
