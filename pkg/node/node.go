@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -24,9 +22,12 @@ import (
 // Server is the Node service.
 type Server struct {
 	csi.UnimplementedNodeServer
-	nodeID   string
-	cfg      *config.Config
+	nodeID string
+	cfg    *config.Config
+	// mount checks mount points; binds makes and removes the node's
+	// own mounts.
 	mount    mount.Interface
+	binds    Binder
 	mounters map[string]mounter.Mounter
 	// defaultMounter is used when the volume context names none, and in
 	// place of the kernel client when this kernel has none.
@@ -49,6 +50,8 @@ type Options struct {
 	NodeID string
 	Config *config.Config
 	Mount  mount.Interface
+	// Binds makes the bind mounts and every unmount (mounter.Syscalls).
+	Binds  Binder
 	Fuse   mounter.Mounter
 	Kernel mounter.Mounter
 	// KernelSupported says whether the running kernel has a CephFS client.
@@ -75,6 +78,9 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("default %w", err)
 	}
+	if o.Binds == nil {
+		return nil, errors.New("no Binder for the bind mounts")
+	}
 	if o.DefaultMounter == contract.MounterKernel && def != contract.MounterKernel {
 		klog.InfoS("The kernel has no CephFS client; using ceph-fuse instead", "defaultMounter", o.DefaultMounter)
 	}
@@ -85,6 +91,7 @@ func New(o Options) (*Server, error) {
 		nodeID:         o.NodeID,
 		cfg:            o.Config,
 		mount:          o.Mount,
+		binds:          o.Binds,
 		mounters:       map[string]mounter.Mounter{o.Fuse.Name(): o.Fuse, o.Kernel.Name(): o.Kernel},
 		defaultMounter: def,
 		kernelOK:       o.KernelSupported,
@@ -120,76 +127,6 @@ func (s *Server) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRe
 		})
 	}
 	return resp, nil
-}
-
-// mountState tells whether path is a mount point. A corrupted mount (dead
-// ceph-fuse, "transport endpoint is not connected") is unmounted first and
-// reported as not mounted, so the caller mounts again.
-func (s *Server) mountState(ctx context.Context, path string) (mounted bool, err error) {
-	notMnt, err := s.mount.IsLikelyNotMountPoint(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return false, nil
-	case err != nil && mount.IsCorruptedMnt(err):
-		klog.FromContext(ctx).Info("Cleaning a corrupted mount", "path", path, "reason", err.Error())
-		if err := s.mount.Unmount(path); err != nil {
-			return false, fmt.Errorf("unmount corrupted mount %s: %w", path, err)
-		}
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("check mount point %s: %w", path, err)
-	}
-	if notMnt {
-		return false, nil
-	}
-	// A mount point whose client died still looks like one to stat; only a
-	// request that reaches the client tells.
-	if err := probe(ctx, path); err != nil && mount.IsCorruptedMnt(err) {
-		klog.FromContext(ctx).Info("Cleaning a mount whose client is gone", "path", path, "reason", err.Error())
-		if err := s.mount.Unmount(path); err != nil {
-			return false, fmt.Errorf("unmount corrupted mount %s: %w", path, err)
-		}
-		return false, nil
-	}
-	return true, nil
-}
-
-// probeTimeout bounds the check that a mount answers.
-const probeTimeout = 5 * time.Second
-
-// probe reads one directory entry, which a dead client cannot answer. A
-// client that does not answer within probeTimeout is reported as such; the
-// stuck read is left behind.
-func probe(ctx context.Context, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		d, err := os.Open(path)
-		if err == nil {
-			_, err = d.Readdirnames(1)
-			d.Close()
-			if errors.Is(err, io.EOF) {
-				err = nil
-			}
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("no answer from %s: %w", path, ctx.Err())
-	}
-}
-
-// cleanup unmounts path if mounted (corrupted mounts included) and removes
-// the directory. A path that never existed is fine.
-func (s *Server) cleanup(path string) error {
-	if err := mount.CleanupMountPoint(path, s.mount, true); err != nil {
-		return fmt.Errorf("clean up %s: %w", path, err)
-	}
-	return nil
 }
 
 func requireMountCapability(c *csi.VolumeCapability) error {

@@ -46,7 +46,7 @@ func newTestServer(t *testing.T, kernelOK bool) (*Server, *recorder, *recorder) 
 	}
 	fm := mount.NewFakeMounter(nil)
 	fuse, kernel := &recorder{name: "fuse", fm: fm}, &recorder{name: "kernel", fm: fm}
-	s, err := New(Options{NodeID: "n1", Config: cfg, Mount: fm, Fuse: fuse, Kernel: kernel,
+	s, err := New(Options{NodeID: "n1", Config: cfg, Mount: fm, Binds: &fakeBinds{fm: fm}, Fuse: fuse, Kernel: kernel,
 		KernelSupported: kernelOK, DefaultMounter: "auto", MountTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)

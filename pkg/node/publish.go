@@ -62,22 +62,22 @@ func (s *Server) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if err := s.checkSingleWriter(req, staging, target); err != nil {
 		return nil, err
 	}
-	source, opts := staging, []string{"bind"}
+	source := staging
 	if shallow {
 		if source, err = s.snapshotSource(ctx, req); err != nil {
 			return nil, err
 		}
 	}
-	if shallow || readOnly(req) {
-		opts = append(opts, "ro")
-	}
+	// The mount flags (context= among them) were the staging mount's:
+	// a bind takes the mount as it is.
+	ro := shallow || readOnly(req)
 	if err := os.MkdirAll(target, 0o750); err != nil {
 		return nil, fmt.Errorf("create target path: %w", err)
 	}
-	if err := s.mount.Mount(source, target, "", opts); err != nil {
-		return nil, fmt.Errorf("bind mount %s on %s: %w", source, target, err)
+	if err := s.binds.Bind(source, target, ro); err != nil {
+		return nil, err
 	}
-	klog.FromContext(ctx).V(4).Info("Published", "volume", req.GetVolumeId(), "target", target, "options", opts)
+	klog.FromContext(ctx).V(4).Info("Published", "volume", req.GetVolumeId(), "target", target, "readOnly", ro)
 	return &csi.NodePublishVolumeResponse{}, nil
 }
 
@@ -121,7 +121,7 @@ func (s *Server) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(target); err != nil {
+	if err := s.cleanup(ctx, target); err != nil {
 		return nil, err
 	}
 	klog.FromContext(ctx).V(4).Info("Unpublished", "volume", req.GetVolumeId(), "target", target)

@@ -34,7 +34,7 @@ func newHoldingServer(t *testing.T, h *holding) *Server {
 	}
 	fm := mount.NewFakeMounter(nil)
 	h.recorder = &recorder{name: "fuse", fm: fm}
-	s, err := New(Options{NodeID: "n1", Config: cfg, Mount: fm, Fuse: h, Kernel: &recorder{name: "kernel", fm: fm},
+	s, err := New(Options{NodeID: "n1", Config: cfg, Mount: fm, Binds: &fakeBinds{fm: fm}, Fuse: h, Kernel: &recorder{name: "kernel", fm: fm},
 		DefaultMounter: "fuse"})
 	if err != nil {
 		t.Fatal(err)

@@ -244,7 +244,7 @@ func (s *Server) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 		return nil, err
 	}
 	defer release()
-	if err := s.cleanup(staging); err != nil {
+	if err := s.cleanup(ctx, staging); err != nil {
 		return nil, err
 	}
 	s.staged.forget(staging)

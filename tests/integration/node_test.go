@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,25 @@ func mountsUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// mountOptions are the per-mount options of the topmost mount at path.
+func mountOptions(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 5 && f[4] == path {
+			opts = strings.Split(f[5], ",")
+		}
+	}
+	if opts == nil {
+		t.Fatalf("%s is not mounted", path)
+	}
+	return opts
 }
 
 // cephFusePID finds the ceph-fuse process serving mountpoint.
@@ -128,6 +148,17 @@ func TestNodeLifecycle(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("read-only write error: %v", err)
 	}
+	// The read-only bind is read-only in the mount table, and keeps the
+	// staging mount's other flags (a bind remount clears those not given).
+	stagingOpts, roOpts, rwOpts := mountOptions(t, staging), mountOptions(t, ro), mountOptions(t, a)
+	if !slices.Contains(roOpts, "ro") || !slices.Contains(rwOpts, "rw") {
+		t.Errorf("mount options: read-only publish %v, writable publish %v", roOpts, rwOpts)
+	}
+	for _, o := range []string{"nosuid", "nodev", "noexec", "noatime", "relatime"} {
+		if slices.Contains(stagingOpts, o) != slices.Contains(roOpts, o) {
+			t.Errorf("%s: staging mount %v, read-only publish %v", o, stagingOpts, roOpts)
+		}
+	}
 
 	st := stats(a)
 	if st.GetVolumeCondition().GetAbnormal() {
@@ -204,5 +235,58 @@ func deleteEventually(t *testing.T, drv *testcluster.Clients, id string, secrets
 			return
 		}
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// TestUnmountBusy: a mount in use is not unmounted, lazily or otherwise:
+// NodeUnpublish and NodeUnstage answer Unavailable, saying why, after
+// trying for a moment, and succeed once it is no longer in use.
+func TestUnmountBusy(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	drv := c.StartDriver(t, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	vol := createVolume(t, drv, c, "unmount-busy", 64<<20, nil)
+	id := vol.GetVolumeId()
+	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
+	if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
+		VolumeId: id, StagingTargetPath: staging, VolumeCapability: rwx, VolumeContext: vol.GetVolumeContext(), Secrets: c.Secrets(),
+	}); err != nil {
+		t.Fatalf("stage: %v", err)
+	}
+	if _, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+		VolumeId: id, StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx, VolumeContext: vol.GetVolumeContext(),
+	}); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	busy := func(path string, call func() error) {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = call()
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "still in use") {
+			t.Errorf("%s while open: %v, want Unavailable", path, err)
+		}
+		if !slices.Contains(mountsUnder(t, dir), path) {
+			t.Errorf("%s was unmounted while in use", path)
+		}
+		f.Close()
+		if err := call(); err != nil {
+			t.Fatalf("%s once closed: %v", path, err)
+		}
+	}
+	busy(target, func() error {
+		_, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: target})
+		return err
+	})
+	busy(staging, func() error {
+		_, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging})
+		return err
+	})
+	if m := mountsUnder(t, dir); len(m) != 0 {
+		t.Errorf("mounts left behind: %v", m)
 	}
 }
