@@ -122,6 +122,16 @@ func TestRoundTrips(t *testing.T) {
 			calls: []string{"info"}, mgr: 1,
 		},
 		{
+			name: "ValidateVolumeCapabilities",
+			rpc: func(e env) error {
+				_, err := e.s.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
+					VolumeId: e.vol, VolumeCapabilities: req("x").VolumeCapabilities, Secrets: secrets,
+				})
+				return err
+			},
+			calls: []string{"info"}, mgr: 1,
+		},
+		{
 			name: "CreateSnapshot, first attempt",
 			rpc: func(e env) error {
 				_, err := e.s.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap-2", SourceVolumeId: e.vol, Secrets: secrets})
@@ -157,6 +167,32 @@ func TestRoundTrips(t *testing.T) {
 			},
 			calls: []string{"pools", "clone-status", "record-get", "snapshot-info", "claim", "group", "clone", "clone-status", "info"},
 			mgr:   5, rados: 2,
+		},
+		{
+			name: "CreateVolume from a volume (complete at the first poll)",
+			rpc: func(e env) error {
+				r := req("pvc-clone")
+				r.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+					Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: e.vol},
+				}}
+				_, err := e.s.CreateVolume(ctx, r)
+				return err
+			},
+			calls: []string{"pools", "clone-status", "info", "claim", "snapshot", "group", "clone", "clone-status", "snapshot-rm", "info"},
+			mgr:   7, rados: 1,
+		},
+		{
+			name: "CreateVolume, shallow",
+			rpc: func(e env) error {
+				r := req("pvc-shallow")
+				r.VolumeCapabilities[0].AccessMode.Mode = csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY
+				r.VolumeContentSource = &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+					Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: e.snap},
+				}}
+				_, err := e.s.CreateVolume(ctx, r)
+				return err
+			},
+			calls: []string{"reference-get", "record-get", "snapshot-info", "reference-put", "snapshot-info"}, mgr: 2, rados: 3,
 		},
 	}
 	for _, tt := range tests {
