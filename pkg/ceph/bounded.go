@@ -57,8 +57,11 @@ func bounded[T any](ctx context.Context, c call, what string, fn func() (T, erro
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		defer func() { <-c.slots }()
 		v, err := fn()
+		// Free the slot before answering: freed after, a caller that goes
+		// on with its next call at once could find every slot taken by
+		// its own earlier calls (Unavailable at 32 concurrent RPCs).
+		<-c.slots
 		if c.observe != nil {
 			c.observe.ObserveCephCall(c.op, time.Since(start), err)
 		}

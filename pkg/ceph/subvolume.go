@@ -30,9 +30,11 @@ type Subvolume struct {
 	Retained bool // deleted with its snapshots kept
 }
 
-// CreateSubvolume creates a subvolume. Ceph's create is idempotent and
-// re-applies size and ownership to an existing subvolume, so callers look the
-// subvolume up first.
+// CreateSubvolume creates a subvolume. Ceph's create succeeds on an existing
+// subvolume and applies the spec's quota, pool, mode and owner to it
+// (Pacific 16.2.15: a second create with other values changes all four, one
+// without a mode resets it to 755), so callers make sure first that none
+// exists, or that it matches (claims.go).
 func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
 	opts := &admin.SubVolumeOptions{
 		Size:       admin.ByteCount(s.Size),

@@ -19,9 +19,17 @@ type Subvolumes interface {
 	EnsureGroup(ctx context.Context, fsName, group string) error
 	CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) error
 	SubvolumeInfo(ctx context.Context, fsName, group, name string) (*ceph.Subvolume, error)
+	SubvolumePath(ctx context.Context, fsName, group, name string) (string, error)
 	ResizeSubvolume(ctx context.Context, fsName, group, name string, size int64) error
 	RemoveSubvolume(ctx context.Context, fsName, group, name string) error
 	ForceRemoveSubvolume(ctx context.Context, fsName, group, name string) error
+}
+
+// Claims marks a subvolume name as taken before the subvolume is made, and
+// frees it once the subvolume is removed (see createOrFind).
+type Claims interface {
+	ClaimSubvolume(ctx context.Context, fsName, group, name string, value []byte) (bool, error)
+	DropSubvolumeClaim(ctx context.Context, fsName, group, name string) error
 }
 
 // Snapshots takes and removes subvolume snapshots and clones them into new
@@ -76,6 +84,7 @@ type Metadata interface {
 // role, released when the RPC is done.
 type Session interface {
 	Subvolumes
+	Claims
 	Snapshots
 	SnapshotRecords
 	References

@@ -157,6 +157,12 @@ func (s *Server) createFromSource(ctx context.Context, sess Session, req *csi.Cr
 		if size < cs.size {
 			return nil, outOfRange("requested %d bytes, smaller than the source's %d", size, cs.size)
 		}
+		// A clone is a subvolume like any: claimed before it exists,
+		// so that a CreateVolume of the same name without a source
+		// looks at it before touching it (createOrFind).
+		if _, err := sess.ClaimSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, []byte(req.GetName())); err != nil {
+			return nil, err
+		}
 		if cs.temporary {
 			if err := sess.CreateSnapshot(ctx, cs.snap.FSName, cs.snap.Group, cs.snap.Subvolume, cs.snap.Name); err != nil {
 				return nil, err

@@ -49,8 +49,8 @@ func TestCreateVolumeFailures(t *testing.T) {
 		want     codes.Code
 		noCreate bool
 	}{
-		{"cluster unreachable on info", "info", fmt.Errorf("info: %w", contract.ErrUnavailable), codes.Unavailable, true},
-		{"deadline on info", "info", fmt.Errorf("info: %w", context.DeadlineExceeded), codes.DeadlineExceeded, true},
+		{"cluster unreachable on the claim", "claim", fmt.Errorf("claim: %w", contract.ErrUnavailable), codes.Unavailable, true},
+		{"deadline on the claim", "claim", fmt.Errorf("claim: %w", context.DeadlineExceeded), codes.DeadlineExceeded, true},
 		{"filesystem unknown", "pools", fmt.Errorf("fs: %w", contract.ErrInvalid), codes.InvalidArgument, true},
 		{"group creation refused", "group", fmt.Errorf("group: %w", contract.ErrPermission), codes.PermissionDenied, true},
 		{"pool full", "create", fmt.Errorf("create: %w", contract.ErrOutOfRange), codes.OutOfRange, false},
@@ -83,8 +83,8 @@ func TestCreateVolumeRetryCostsOneInfo(t *testing.T) {
 	if err != nil || again.GetVolume().GetVolumeId() != first.GetVolume().GetVolumeId() {
 		t.Fatalf("retry = %v, %v", again, err)
 	}
-	if len(f.Calls) != 2 || f.Calls[0] != "pools" || f.Calls[1] != "info" {
-		t.Errorf("retry made calls %v, want [pools info]", f.Calls)
+	if len(f.Calls) != 3 || f.Calls[0] != "pools" || f.Calls[1] != "claim" || f.Calls[2] != "info" {
+		t.Errorf("retry made calls %v, want [pools claim info]", f.Calls)
 	}
 	if ctx := first.GetVolume().GetVolumeContext(); ctx[contract.CtxSubvolumePath] == "" || ctx[contract.CtxClusterID] != "c1" || ctx[contract.CtxSubvolumeGroup] != "grp" {
 		t.Errorf("volume context = %v", ctx)

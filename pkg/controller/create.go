@@ -90,27 +90,50 @@ func (s *Server) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	}}, nil
 }
 
+// subvolumeMaker is what createOrFind needs of a session.
+type subvolumeMaker interface {
+	Subvolumes
+	Claims
+}
+
 // createOrFind returns the subvolume a request name derives to, creating it
 // when absent; an existing one must match the request.
-func createOrFind(ctx context.Context, svs Subvolumes, name string, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
+//
+// Ceph's `fs subvolume create` succeeds on an existing subvolume and applies
+// the request's quota, pool, mode and owner to it, so a subvolume that may
+// exist is looked at before create. The claim, written before create and
+// removed after the subvolume (one RADOS operation each), tells whether one
+// may: a fresh claim means this driver never made it, and the first attempt
+// costs two mgr commands (create, getpath) instead of three. A claim that
+// exists, a retry's (also after a crash anywhere in the first attempt), takes
+// the careful way: info, then create only if the subvolume is absent.
+func createOrFind(ctx context.Context, svs subvolumeMaker, name string, vol volumeid.Volume, size int64, p *volumeParams) (*ceph.Subvolume, error) {
 	log := klog.FromContext(ctx).WithValues("subvolume", vol.Subvolume)
-	sv, err := svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
-	switch {
-	case err == nil && !sv.Retained:
-		if err := compatible(sv, size, p); err != nil {
-			return nil, fmt.Errorf("volume %q exists with other properties: %w", name, err)
-		}
-		log.V(4).Info("Volume exists already", "path", sv.Path)
-		return sv, nil
-	case err == nil || errors.Is(err, contract.ErrNotFound):
-		if sv, err = create(ctx, svs, vol, size, p); err != nil {
-			return nil, err
-		}
-		log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
-		return sv, nil
-	default:
+	fresh, err := svs.ClaimSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume, []byte(name))
+	if err != nil {
 		return nil, err
 	}
+	if !fresh {
+		sv, err := svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+		switch {
+		case err == nil && !sv.Retained:
+			if err := compatible(sv, size, p); err != nil {
+				return nil, fmt.Errorf("volume %q exists with other properties: %w", name, err)
+			}
+			log.V(4).Info("Volume exists already", "path", sv.Path)
+			return sv, nil
+		case err != nil && !errors.Is(err, contract.ErrNotFound):
+			return nil, err
+		}
+		// Claimed, but the first attempt stopped before create; or
+		// deleted with its snapshots retained.
+	}
+	sv, err := create(ctx, svs, vol, size, p)
+	if err != nil {
+		return nil, err
+	}
+	log.V(4).Info("Created subvolume", "path", sv.Path, "size", size)
+	return sv, nil
 }
 
 // checkPool makes sure the filesystem exists and, when a pool was named, that
@@ -142,8 +165,14 @@ func create(ctx context.Context, svs Subvolumes, vol volumeid.Volume, size int64
 	if err := svs.CreateSubvolume(ctx, spec); err != nil {
 		return nil, err
 	}
-	// Read back what Ceph made: the path, and the quota as it recorded it.
-	return svs.SubvolumeInfo(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	// Ceph made what was asked (no subvolume was there to keep other
+	// properties): only the path is unknown, and getpath is the cheaper
+	// command.
+	path, err := svs.SubvolumePath(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if err != nil {
+		return nil, err
+	}
+	return &ceph.Subvolume{Path: path, Size: size}, nil
 }
 
 // compatible tells whether an existing subvolume satisfies a request.

@@ -49,6 +49,14 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 			return nil, err
 		}
 	}
+	if ref.cephCSI == nil {
+		// After the subvolume, never before: a claim without a subvolume
+		// costs a retried CreateVolume one mgr command, a subvolume
+		// without its claim could be changed by one (createOrFind).
+		if err := sess.DropSubvolumeClaim(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
+			return nil, fmt.Errorf("subvolume removed, but not its claim: %w", err)
+		}
+	}
 	if c := ref.cephCSI; c != nil {
 		if err := sess.RemoveCephCSIEntry(ctx, ref.FSName, c.namespace, ceph.CephCSIVolumes, c.uuid, c.entry); err != nil {
 			return nil, fmt.Errorf("subvolume removed, but not ceph-csi's journal entry: %w", err)

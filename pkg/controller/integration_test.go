@@ -2,6 +2,8 @@ package controller_test
 
 import (
 	"context"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,5 +240,77 @@ func TestExpandVolume(t *testing.T) {
 		VolumeId: id, CapacityRange: &csi.CapacityRange{RequiredBytes: 100 << 20}, Secrets: c.Secrets(),
 	}); server.Code(err) != codes.OutOfRange {
 		t.Errorf("shrink: %v, want OutOfRange", err)
+	}
+}
+
+// rados runs the rados CLI on the cluster's metadata pool, in the driver's
+// namespace, with stdin as its input; it returns the error instead of
+// failing (a missing object is an answer).
+func rados(c *testcluster.Cluster, stdin string, args ...string) (string, error) {
+	cmd := exec.Command("rados", append([]string{"-c", c.Conf, "-p", c.FS + "-metadata", "--namespace", "cephfs-csi"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestCreateVolumeClaim: the claim that spares a first CreateVolume the
+// mgr's "does it exist?" is there while the volume is; a request of the same
+// name for other properties is refused without touching the subvolume
+// (Ceph's create would have changed its quota, mode and owner); a claim
+// left by an attempt that stopped before create is completed; and
+// DeleteVolume removes the claim.
+func TestCreateVolumeClaim(t *testing.T) {
+	s, c := newController(t)
+	ctx := context.Background()
+	name := "pvc-claim-" + time.Now().Format("150405.000")
+	props := map[string]string{"mode": "0750", "uid": "10"}
+	resp, err := s.CreateVolume(ctx, createReq(c, name, 100<<20, props))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetVolume().GetVolumeId()
+	v, _ := volumeid.DecodeVolume(id)
+	claim := "claim/" + v.Group + "/" + v.Subvolume
+	if out, err := rados(c, "", "get", claim, "-"); err != nil || out != name {
+		t.Fatalf("claim %s: %q, %v; want the request name", claim, out, err)
+	}
+	for _, other := range []struct {
+		what  string
+		size  int64
+		props map[string]string
+	}{
+		{"size", 200 << 20, props},
+		{"mode", 100 << 20, map[string]string{"mode": "0700", "uid": "10"}},
+		{"owner", 100 << 20, map[string]string{"mode": "0750", "uid": "11"}},
+	} {
+		if _, err := s.CreateVolume(ctx, createReq(c, name, other.size, other.props)); server.Code(err) != codes.AlreadyExists {
+			t.Errorf("same name, other %s: %v, want AlreadyExists", other.what, err)
+		}
+	}
+	if si := info(t, c, id); si.BytesQuota != 100<<20 || si.Mode&0o7777 != 0o750 || si.UID != 10 {
+		t.Errorf("the refused requests changed the subvolume: %+v", si)
+	}
+	deleteVolume(t, s, c, id)
+	if out, err := rados(c, "", "stat", claim); err == nil {
+		t.Errorf("claim left after DeleteVolume: %s", out)
+	}
+
+	// An attempt that stopped between its claim and create.
+	name2 := name + "-b"
+	claim2 := "claim/" + v.Group + "/" + volumeid.DeriveName("csi-vol-", name2)
+	if out, err := rados(c, name2, "put", claim2, "-"); err != nil {
+		t.Fatalf("rados put: %v\n%s", err, out)
+	}
+	resp, err = s.CreateVolume(ctx, createReq(c, name2, 100<<20, nil))
+	if err != nil {
+		t.Fatalf("CreateVolume after a stopped attempt: %v", err)
+	}
+	id2 := resp.GetVolume().GetVolumeId()
+	if si := info(t, c, id2); si.BytesQuota != 100<<20 || si.Path != resp.GetVolume().GetVolumeContext()[contract.CtxSubvolumePath] {
+		t.Errorf("subvolume %+v, answer %v", si, resp.GetVolume())
+	}
+	deleteVolume(t, s, c, id2)
+	if out, err := rados(c, "", "stat", claim2); err == nil {
+		t.Errorf("claim left after DeleteVolume: %s", out)
 	}
 }

@@ -22,7 +22,9 @@ type Session struct {
 	// SnapshotQuotas: each snapshot's source quota when it was taken.
 	SnapshotQuotas map[string]int64
 	Records        map[string][]byte
-	References     map[string][]byte
+	// Claims are the subvolume claims, by "fs/group/subvolume".
+	Claims     map[string][]byte
+	References map[string][]byte
 	// CloneStates overrides the state CloneStatus reports, by clone name.
 	CloneStates map[string]ceph.CloneState
 	// CephCSI is ceph-csi's journal, by volume uuid.

@@ -60,7 +60,7 @@ func (f *Session) RemoveSnapshot(_ context.Context, fsName, group, subvolume, na
 
 // Clone implements controller.Session: the clone completes at once unless
 // CloneStates says otherwise, with the snapshot's quota, as Ceph gives it.
-func (f *Session) Clone(ctx context.Context, c ceph.CloneSpec) error {
+func (f *Session) Clone(_ context.Context, c ceph.CloneSpec) error {
 	if err := f.call("clone"); err != nil {
 		return err
 	}
@@ -70,7 +70,8 @@ func (f *Session) Clone(ctx context.Context, c ceph.CloneSpec) error {
 	if !ok {
 		size = 1 << 30
 	}
-	return f.CreateSubvolume(ctx, ceph.SubvolumeSpec{FSName: c.FSName, Group: c.TargetGroup, Name: c.Target, Size: size, Pool: c.Pool})
+	f.put(ceph.SubvolumeSpec{FSName: c.FSName, Group: c.TargetGroup, Name: c.Target, Size: size, Pool: c.Pool})
+	return nil
 }
 
 // CloneStatus implements controller.Session.

@@ -32,6 +32,12 @@ func (f *Session) CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) err
 	if err := f.call("create"); err != nil {
 		return err
 	}
+	f.put(s)
+	return nil
+}
+
+// put makes a subvolume as Ceph's create or a complete clone would.
+func (f *Session) put(s ceph.SubvolumeSpec) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	pool := s.Pool
@@ -42,7 +48,6 @@ func (f *Session) CreateSubvolume(ctx context.Context, s ceph.SubvolumeSpec) err
 		Path: fmt.Sprintf("/volumes/%s/%s/uuid", s.Group, s.Name), Size: s.Size, Pool: pool,
 		Mode: s.Mode, UID: s.UID, GID: s.GID, State: "complete",
 	}
-	return nil
 }
 
 // SubvolumeInfo implements controller.Session.
@@ -58,6 +63,48 @@ func (f *Session) SubvolumeInfo(_ context.Context, fsName, group, name string) (
 	}
 	cp := *sv
 	return &cp, nil
+}
+
+// SubvolumePath implements controller.Session.
+func (f *Session) SubvolumePath(ctx context.Context, fsName, group, name string) (string, error) {
+	if err := f.call("getpath"); err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sv, ok := f.Subvolumes[key(fsName, group, name)]
+	if !ok || sv.Retained {
+		return "", fmt.Errorf("subvolume %s: %w", name, contract.ErrNotFound)
+	}
+	return sv.Path, nil
+}
+
+// ClaimSubvolume implements controller.Session.
+func (f *Session) ClaimSubvolume(_ context.Context, fsName, group, name string, value []byte) (bool, error) {
+	if err := f.call("claim"); err != nil {
+		return false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.Claims[key(fsName, group, name)]; ok {
+		return false, nil
+	}
+	if f.Claims == nil {
+		f.Claims = map[string][]byte{}
+	}
+	f.Claims[key(fsName, group, name)] = value
+	return true, nil
+}
+
+// DropSubvolumeClaim implements controller.Session.
+func (f *Session) DropSubvolumeClaim(_ context.Context, fsName, group, name string) error {
+	if err := f.call("claim-rm"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.Claims, key(fsName, group, name))
+	return nil
 }
 
 // RemoveSubvolume implements controller.Session.
