@@ -46,9 +46,8 @@ import (
 // glibc's default is eight arenas per core, and every thread gets one of its
 // own at its first malloc while there are fewer: every Go thread that ever
 // ran a librados call (one per call in flight) and every librados thread.
-// Each arena keeps what was freed in it, so after the benchmark the driver
-// held 16 arenas (the limit on 2 cores) with 18 MiB in them; with two it
-// held 4 MiB (docs/design.md, "Memory"). A node with more cores allows more
+// Each arena keeps what was freed in it, so after the benchmark the driver's
+// arenas (up to 16 on 2 cores) held 18.7 MiB; two held 4 MiB (docs/design.md, "Memory"). A node with more cores allows more
 // arenas. librados calls wait on the network, not on malloc: two arenas cost
 // no latency that the benchmark could see.
 func MallocArenas() int { return int(C.cephfs_csi_arenas()) }
