@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"syscall"
@@ -42,6 +43,13 @@ type pooledConn struct {
 	slots    chan struct{} // calls in flight, abandoned ones included
 	users    int
 	lastUsed time.Time
+	// key is the connection's entry in Pool.conns.
+	key string
+	// retired: replaced by a fresh connection and never handed out
+	// again, so it is closed as soon as its last call returns rather than
+	// after IdleTimeout (each librados client holds about a dozen threads
+	// and 6 MiB).
+	retired bool
 }
 
 // NewPool returns a pool and starts its idle-connection reaper.
@@ -74,7 +82,9 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds contr
 		klog.FromContext(ctx).V(2).Info("Replacing a Ceph connection whose calls are all unanswered", "cluster", cluster.ClusterID)
 		delete(p.conns, key)
 		// Keep it where closeIdle finds it once its calls return.
-		p.conns[fmt.Sprintf("%s\x00retired-%p", key, pc)] = pc
+		pc.key = fmt.Sprintf("%s\x00retired-%p", key, pc)
+		pc.retired = true
+		p.conns[pc.key] = pc
 		ok = false
 	}
 	if ok {
@@ -94,7 +104,7 @@ func (p *Pool) Connect(ctx context.Context, cluster *config.Cluster, creds contr
 			go conn.Shutdown()
 			pc = existing
 		} else {
-			pc = &pooledConn{conn: conn, slots: make(chan struct{}, MaxPendingCalls)}
+			pc = &pooledConn{conn: conn, slots: make(chan struct{}, MaxPendingCalls), key: key}
 			p.conns[key] = pc
 		}
 		pc.users++
@@ -161,6 +171,24 @@ func (p *Pool) release(pc *pooledConn) {
 	defer p.mu.Unlock()
 	pc.users--
 	pc.lastUsed = time.Now()
+	if pc.retired && pc.users == 0 {
+		// Its last call frees its slot just after answering: look again
+		// in a moment. Calls abandoned there keep it for the reaper.
+		time.AfterFunc(retiredGrace, func() { p.closeIdle(neverIdle) })
+	}
+}
+
+// retiredGrace is how long after its last handle was released a replaced
+// connection is closed (if no call is left in it).
+const retiredGrace = time.Second
+
+// neverIdle makes closeIdle close replaced connections only.
+const neverIdle = time.Duration(math.MaxInt64)
+
+// closable tells whether nothing uses pc: no handle and no call in librados
+// (a connection must not be shut down under a call).
+func closable(pc *pooledConn) bool {
+	return pc.users == 0 && len(pc.slots) == 0
 }
 
 func (p *Pool) reap() {
@@ -184,9 +212,7 @@ func (p *Pool) closeIdle(idle time.Duration) {
 	p.mu.Lock()
 	var closing []*rados.Conn
 	for k, pc := range p.conns {
-		// A connection with a call still in librados must not be shut down
-		// under it.
-		if pc.users == 0 && len(pc.slots) == 0 && time.Since(pc.lastUsed) >= idle {
+		if closable(pc) && (pc.retired || time.Since(pc.lastUsed) >= idle) {
 			closing = append(closing, pc.conn)
 			delete(p.conns, k)
 		}

@@ -121,6 +121,8 @@ type Driver struct {
 	pool    *ceph.Pool
 	server  *server.Server
 	metrics *metrics.Metrics
+	// releaser returns memory to the system after bursts (memory.go).
+	releaser *releaser
 }
 
 // New validates opts, reads the cluster config and opens the endpoint.
@@ -134,14 +136,14 @@ func New(opts Options) (*Driver, error) {
 	}
 	runsController := opts.Mode == ModeController || opts.Mode == ModeAll
 	runsNode := opts.Mode == ModeNode || opts.Mode == ModeAll
-	d := &Driver{opts: opts, cfg: cfg, metrics: metrics.New()}
+	d := &Driver{opts: opts, cfg: cfg, metrics: metrics.New(), releaser: newReleaser(releaseQuiet, releaseMemory)}
 	var ns *node.Server
 	if runsNode {
 		if ns, err = d.newNodeServer(opts, cfg); err != nil {
 			return nil, err
 		}
 	}
-	if d.server, err = server.New(opts.Endpoint, d.metrics); err != nil {
+	if d.server, err = server.New(opts.Endpoint, releasingObserver{d.metrics, d.releaser}); err != nil {
 		return nil, err
 	}
 	// Connections are made on first use: a node opens one only for a
@@ -331,7 +333,7 @@ func (d *Driver) Addr() string { return d.server.Addr().String() }
 // socket.
 func (d *Driver) Run(ctx context.Context) error {
 	klog.InfoS("Driver started", "name", d.opts.DriverName, "version", Version, "mode", d.opts.Mode,
-		"endpoint", d.opts.Endpoint, "nodeID", d.opts.NodeID, "clusters", len(d.cfg.Clusters()))
+		"endpoint", d.opts.Endpoint, "nodeID", d.opts.NodeID, "clusters", len(d.cfg.Clusters()), "mallocArenas", MallocArenas())
 	if d.opts.KubeletRegistrationPath != "" && d.opts.Mode != ModeController {
 		go func() {
 			if err := registration.Serve(ctx, registration.Options{
@@ -351,6 +353,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		}()
 	}
 	err := d.server.Serve(ctx, d.opts.DrainTimeout)
+	d.releaser.stop()
 	d.pool.Close()
 	return err
 }
