@@ -324,7 +324,10 @@ func (n *node) sharePodsRWX(ctx context.Context) error {
 	pods := n.kube.core.CoreV1().Pods(testNamespace)
 	for i, name := range rwxPods {
 		other := rwxPods[1-i]
-		script := fmt.Sprintf(`set -e; echo %[1]s > /data/%[1]s; i=0
+		// Written under another name and renamed: the other pod, which
+		// waits for the name, must never read the file between its
+		// creation and the write (it once read it empty).
+		script := fmt.Sprintf(`set -e; echo %[1]s > /data/.%[1]s; mv /data/.%[1]s /data/%[1]s; i=0
 until [ -f /data/%[2]s ]; do i=$((i+1)); [ $i -lt 600 ] || exit 3; sleep 0.1; done
 cat /data/%[2]s > /dev/termination-log`, name, other)
 		pod := newBusyboxPod(name, "share", script)
