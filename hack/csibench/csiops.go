@@ -49,31 +49,13 @@ const retryPause = 50 * time.Millisecond
 // code that asks for a retry, within one deadline. With a row, it records
 // the latency until the call succeeded and the retries.
 func (d *Driver) do(ctx context.Context, row string, conc int, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
-	defer cancel()
-	start := time.Now()
-	for {
-		err := fn(ctx)
-		if err == nil {
-			if row != "" {
-				d.rec.Observe(row, conc, time.Since(start))
-			}
-			return nil
-		}
+	return d.rec.retrying(ctx, d.opts.Timeout, row, conc, retryPause, func(err error) bool {
 		switch status.Code(err) {
 		case codes.Aborted, codes.Unavailable, codes.ResourceExhausted:
-		default:
-			return err
+			return true
 		}
-		if row != "" {
-			d.rec.Retried(row, conc)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last answer: %w)", ctx.Err(), err)
-		case <-time.After(retryPause):
-		}
-	}
+		return false
+	}, fn)
 }
 
 func (d *Driver) createRequest(name string, size int64, src *csi.VolumeContentSource) *csi.CreateVolumeRequest {

@@ -92,29 +92,9 @@ const busyPause = 2 * time.Millisecond
 // do runs a Ceph call within one deadline, again while pkg/ceph answers
 // ErrUnavailable, and records its latency and retries under row (if any).
 func (f *Floor) do(ctx context.Context, row string, conc int, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	start := time.Now()
-	for {
-		err := fn(ctx)
-		if err == nil {
-			if row != "" {
-				f.rec.Observe(row, conc, time.Since(start))
-			}
-			return nil
-		}
-		if !errors.Is(err, contract.ErrUnavailable) {
-			return err
-		}
-		if row != "" {
-			f.rec.Retried(row, conc)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last answer: %w)", ctx.Err(), err)
-		case <-time.After(busyPause):
-		}
-	}
+	return f.rec.retrying(ctx, f.timeout, row, conc, busyPause, func(err error) bool {
+		return errors.Is(err, contract.ErrUnavailable)
+	}, fn)
 }
 
 // Subvolume is a subvolume the floor created.

@@ -161,3 +161,33 @@ func phaseName(name string, conc int) string {
 	}
 	return fmt.Sprintf("%s at C=%d", name, conc)
 }
+
+// retrying runs fn within timeout, again after pause while retry says its
+// error asks for it, and with a row records the latency until it succeeded
+// and each retry: the driver's calls and the floor's alike.
+func (r *Recorder) retrying(ctx context.Context, timeout time.Duration, row string, conc int, pause time.Duration,
+	retry func(error) bool, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	for {
+		err := fn(ctx)
+		if err == nil {
+			if row != "" {
+				r.Observe(row, conc, time.Since(start))
+			}
+			return nil
+		}
+		if !retry(err) {
+			return err
+		}
+		if row != "" {
+			r.Retried(row, conc)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last answer: %w)", ctx.Err(), err)
+		case <-time.After(pause):
+		}
+	}
+}

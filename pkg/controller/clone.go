@@ -88,13 +88,9 @@ func (s *Server) snapshotSource(ctx context.Context, sess Session, target volume
 		}
 		size, srcPath = rec.Size, rec.Path
 	} else {
-		// Unknown (0) without mds capabilities: the clone tells.
+		// Unknown (0) without mds capabilities: the clone tells. No
+		// path: a shallow volume looks up its source's (recordShallow).
 		size, _ = s.cephCSISnapshotSize(ctx, sess, id, snap)
-		// ceph-csi kept no path: the source's, while it is there (what
-		// a shallow volume mounts).
-		if sv, err := sess.SubvolumeInfo(ctx, snap.FSName, snap.Group, snap.Subvolume); err == nil {
-			srcPath = sv.Path
-		}
 	}
 	if _, err := sess.SnapshotCreated(ctx, snap.FSName, snap.Group, snap.Subvolume, snap.Name); err != nil {
 		return nil, fmt.Errorf("source snapshot %q: %w", id, err)

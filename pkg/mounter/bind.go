@@ -95,26 +95,22 @@ func mountFlags(mountinfo, target string) (uintptr, error) {
 	return flagsOf(opts), nil
 }
 
+// perMountFlags are mountinfo's per-mount options as mount(2) flags.
+var perMountFlags = map[string]uintptr{
+	"nosuid":      unix.MS_NOSUID,
+	"nodev":       unix.MS_NODEV,
+	"noexec":      unix.MS_NOEXEC,
+	"noatime":     unix.MS_NOATIME,
+	"nodiratime":  unix.MS_NODIRATIME,
+	"relatime":    unix.MS_RELATIME,
+	"nosymfollow": unix.MS_NOSYMFOLLOW,
+}
+
 // flagsOf maps mountinfo's per-mount options to mount(2) flags.
 func flagsOf(opts []string) uintptr {
 	var flags uintptr
 	for _, o := range opts {
-		switch o {
-		case "nosuid":
-			flags |= unix.MS_NOSUID
-		case "nodev":
-			flags |= unix.MS_NODEV
-		case "noexec":
-			flags |= unix.MS_NOEXEC
-		case "noatime":
-			flags |= unix.MS_NOATIME
-		case "nodiratime":
-			flags |= unix.MS_NODIRATIME
-		case "relatime":
-			flags |= unix.MS_RELATIME
-		case "nosymfollow":
-			flags |= unix.MS_NOSYMFOLLOW
-		}
+		flags |= perMountFlags[o]
 	}
 	if flags&(unix.MS_NOATIME|unix.MS_RELATIME) == 0 {
 		flags |= unix.MS_STRICTATIME
