@@ -30,6 +30,14 @@ type Subvolumes interface {
 type Claims interface {
 	ClaimSubvolume(ctx context.Context, fsName, group, name string, value []byte) (bool, error)
 	DropSubvolumeClaim(ctx context.Context, fsName, group, name string) error
+	ListClaims(ctx context.Context, fsName string) ([]ceph.Claim, error)
+	SubvolumeClaimed(ctx context.Context, fsName, group, name string) (bool, error)
+}
+
+// Usage reads the pools' statistics (capacity and volume health; see
+// capacity.go).
+type Usage interface {
+	PoolUsages(ctx context.Context) (map[string]ceph.PoolUsage, error)
 }
 
 // Snapshots takes and removes subvolume snapshots and clones them into new
@@ -90,6 +98,7 @@ type Session interface {
 	References
 	CephCSIJournal
 	Metadata
+	Usage
 	Release()
 }
 
