@@ -39,8 +39,9 @@ type Options struct {
 	ClusterName string
 	// SecretDir is a mounted Secret holding the controller's own CephX
 	// credential (owncreds.go), for the RPCs that carry no secrets:
-	// ListVolumes, ControllerGetVolume and GetCapacity. Empty: those are
-	// not advertised.
+	// ListVolumes, ControllerGetVolume and GetCapacity. Empty, or holding
+	// no credential (an optional Secret that is absent): those are not
+	// advertised.
 	SecretDir string
 }
 
@@ -71,7 +72,7 @@ var ownCapabilities = []csi.ControllerServiceCapability_RPC_Type{
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	resp := &csi.ControllerGetCapabilitiesResponse{}
 	caps := capabilities
-	if s.opts.SecretDir != "" {
+	if s.hasOwnCredential() {
 		caps = append(slices.Clip(caps), ownCapabilities...)
 	}
 	for _, c := range caps {

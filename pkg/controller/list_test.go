@@ -256,3 +256,22 @@ func TestGetCapacity(t *testing.T) {
 		t.Errorf("no parameters: %v, %v, want 40 GiB", resp, err)
 	}
 }
+
+// TestOwnCredentialAbsent: a credential directory without a credential (an
+// optional Secret that does not exist) advertises nothing that needs one.
+func TestOwnCredentialAbsent(t *testing.T) {
+	t.Parallel()
+	s := New(testConfig(t), nil, Options{SecretDir: t.TempDir()})
+	caps, err := s.ControllerGetCapabilities(context.Background(), &csi.ControllerGetCapabilitiesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range caps.GetCapabilities() {
+		if slices.Contains(ownCapabilities, c.GetRpc().GetType()) {
+			t.Errorf("advertised %v with an empty credential directory", c.GetRpc().GetType())
+		}
+	}
+	if _, err := s.GetCapacity(context.Background(), &csi.GetCapacityRequest{}); server.Code(err) != codes.FailedPrecondition {
+		t.Errorf("GetCapacity without a credential: %v, want FailedPrecondition", err)
+	}
+}

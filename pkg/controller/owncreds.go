@@ -24,6 +24,23 @@ import (
 // secretKeys are the files read from a credential directory.
 var secretKeys = []string{contract.AdminIDKey, contract.AdminKeyKey, contract.UserIDKey, contract.UserKeyKey}
 
+// hasOwnCredential reports whether SecretDir holds a user ID, at its top
+// or for some cluster. The sidecars ask for capabilities once, at their
+// start: a Secret created later takes effect when the pod restarts.
+func (s *Server) hasOwnCredential() bool {
+	if s.opts.SecretDir == "" {
+		return false
+	}
+	for _, pattern := range []string{"", "*"} {
+		for _, id := range []string{contract.AdminIDKey, contract.UserIDKey} {
+			if m, _ := filepath.Glob(filepath.Join(s.opts.SecretDir, pattern, id)); len(m) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ownSecrets reads the controller's credential for a cluster.
 func (s *Server) ownSecrets(cluster *config.Cluster) (map[string]string, error) {
 	if s.opts.SecretDir == "" {
