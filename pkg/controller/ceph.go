@@ -75,6 +75,8 @@ type References interface {
 // snapshot.
 type CephCSIJournal interface {
 	FilesystemByID(ctx context.Context, fscid int64) (string, error)
+	FilesystemID(ctx context.Context, fsName string) (int64, error)
+	CephCSIVolumeUUIDs(ctx context.Context, fsName, namespace string) ([]string, error)
 	CephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
 	RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
 	CephCSIShallowVolumes(ctx context.Context, fsName, namespace, snapshotHandle string) ([]string, error)

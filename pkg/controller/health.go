@@ -8,6 +8,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
+	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 )
@@ -71,6 +72,19 @@ func (h *health) subvolume(ctx context.Context, vol volumeid.Volume) (int64, *cs
 		return sv.Size, abnormal("data pool %s of subvolume %s is full (%d bytes stored, quota %d): writes fail with ENOSPC", sv.Pool, where, u.Stored, u.Quota), nil
 	}
 	return sv.Size, normal("subvolume %s: %d of %d bytes used", where, sv.Used, sv.Size), nil
+}
+
+// cephCSI returns the size and condition of a volume ceph-csi made, found
+// through its journal (NotFound once it is gone from there).
+func (h *health) cephCSI(ctx context.Context, cluster *config.Cluster, id string) (int64, *csi.VolumeCondition, error) {
+	ref, err := resolveVolume(ctx, h.sess, cluster, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ref.shallow() {
+		return 0, normal("ceph-csi shallow volume (a read-only snapshot)"), nil
+	}
+	return h.subvolume(ctx, ref.Volume)
 }
 
 // shallow returns a shallow volume's size and condition: its reference

@@ -17,15 +17,16 @@ import (
 // listed is one volume found by ListVolumes.
 type listed struct {
 	id      string
-	cluster string
+	cluster *config.Cluster
 	vol     *volumeid.Volume  // a subvolume, or
-	shallow *volumeid.Shallow // a shallow volume
+	shallow *volumeid.Shallow // a shallow volume; neither: ceph-csi's
 }
 
 // ListVolumes lists the volumes this driver made in every configured
 // cluster, with the controller's own credential: the subvolumes it claimed
-// (claims.go in pkg/ceph) and the shallow volumes' references, one object
-// listing and one omap read per filesystem. Entries are sorted by ID; the
+// (claims.go in pkg/ceph), the shallow volumes' references and the volumes
+// in ceph-csi's journal, one object listing and two omap reads per
+// filesystem. Entries are sorted by ID; the
 // token is the last ID of the previous page, so a page starts after it even
 // when volumes were deleted or added meanwhile. Each entry of the page has
 // its condition (health.go): one `subvolume info` per entry.
@@ -65,17 +66,20 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	}
 	resp := &csi.ListVolumesResponse{}
 	for _, v := range all[start:end] {
-		h := sessions[v.cluster]
+		h := sessions[v.cluster.ClusterID]
 		var size int64
 		var cond *csi.VolumeCondition
 		var err error
-		if v.shallow != nil {
+		switch {
+		case v.shallow != nil:
 			size, cond, err = h.shallow(ctx, *v.shallow)
-		} else {
+		case v.vol != nil:
 			size, cond, err = h.subvolume(ctx, *v.vol)
+		default:
+			size, cond, err = h.cephCSI(ctx, v.cluster, v.id)
 		}
 		if errors.Is(err, contract.ErrNotFound) {
-			continue // a shallow volume deleted since the listing
+			continue // deleted since the listing
 		}
 		if err != nil {
 			return nil, fmt.Errorf("volume %s: %w", v.id, err)
@@ -95,12 +99,15 @@ func isVolumeID(id string) bool {
 	if _, err := volumeid.DecodeVolume(id); err == nil {
 		return true
 	}
+	if _, err := volumeid.DecodeCephCSI(id); err == nil {
+		return true
+	}
 	_, err := volumeid.DecodeShallow(id)
 	return err == nil
 }
 
-// volumesOf lists a cluster's volumes: claims and shallow references of
-// every filesystem.
+// volumesOf lists a cluster's volumes: claims, shallow references and
+// ceph-csi's journal of every filesystem.
 func volumesOf(ctx context.Context, sess Session, cluster *config.Cluster) ([]listed, error) {
 	names, err := sess.Filesystems(ctx)
 	if err != nil {
@@ -119,7 +126,7 @@ func volumesOf(ctx context.Context, sess Session, cluster *config.Cluster) ([]li
 				klog.FromContext(ctx).Info("Skipping a claim that makes no volume ID", "filesystem", fsName, "group", c.Group, "subvolume", c.Subvolume, "reason", err.Error())
 				continue
 			}
-			out = append(out, listed{id: id, cluster: cluster.ClusterID, vol: &vol})
+			out = append(out, listed{id: id, cluster: cluster, vol: &vol})
 		}
 		refs, err := sess.ListReferences(ctx, fsName)
 		if err != nil {
@@ -131,8 +138,37 @@ func volumesOf(ctx context.Context, sess Session, cluster *config.Cluster) ([]li
 			if err != nil {
 				continue
 			}
-			out = append(out, listed{id: id, cluster: cluster.ClusterID, shallow: &sh})
+			out = append(out, listed{id: id, cluster: cluster, shallow: &sh})
 		}
+		foreign, err := cephCSIVolumesOf(ctx, sess, cluster, fsName)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, foreign...)
+	}
+	return out, nil
+}
+
+// cephCSIVolumesOf lists the volumes in ceph-csi's journal of a filesystem,
+// by their ceph-csi handles.
+func cephCSIVolumesOf(ctx context.Context, journal CephCSIJournal, cluster *config.Cluster, fsName string) ([]listed, error) {
+	uuids, err := journal.CephCSIVolumeUUIDs(ctx, fsName, cephCSINamespace(cluster))
+	if err != nil || len(uuids) == 0 {
+		return nil, err
+	}
+	fscid, err := journal.FilesystemID(ctx, fsName)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]listed, 0, len(uuids))
+	for _, uuid := range uuids {
+		h := volumeid.CephCSI{ClusterID: cluster.ClusterID, LocationID: fscid, UUID: uuid}
+		id := h.Encode()
+		if _, err := volumeid.DecodeCephCSI(id); err != nil {
+			klog.FromContext(ctx).Info("Skipping a ceph-csi journal entry that makes no handle", "filesystem", fsName, "uuid", uuid, "reason", err.Error())
+			continue
+		}
+		out = append(out, listed{id: id, cluster: cluster})
 	}
 	return out, nil
 }

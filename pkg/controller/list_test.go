@@ -275,3 +275,40 @@ func TestOwnCredentialAbsent(t *testing.T) {
 		t.Errorf("GetCapacity without a credential: %v, want FailedPrecondition", err)
 	}
 }
+
+// TestListCephCSIVolumes: the volumes in ceph-csi's journal are listed by
+// their handles, with their condition, and ControllerGetVolume answers for
+// them; a snapshot's entry is not a volume.
+func TestListCephCSIVolumes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, f := newOwnServer(t)
+	const uuid = "bff8a308-1431-11eb-b0fd-0242ac110006"
+	f.CephCSI = map[string]ceph.CephCSIEntry{
+		uuid:                                   {Name: "csi-vol-" + uuid, Request: "pvc-1"},
+		"cccccccc-1431-11eb-b0fd-0242ac110006": {Name: "csi-snap-x", Request: "snap-1", Source: "csi-vol-" + uuid},
+	}
+	handle := volumeid.CephCSI{ClusterID: "c1", LocationID: 1, UUID: uuid}.Encode()
+	resp, err := s.ListVolumes(ctx, &csi.ListVolumesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.GetEntries()); n != 1 || resp.GetEntries()[0].GetVolume().GetVolumeId() != handle {
+		t.Fatalf("listed %v, want only %s", resp.GetEntries(), handle)
+	}
+	if c := resp.GetEntries()[0].GetStatus().GetVolumeCondition(); !c.GetAbnormal() || !strings.Contains(c.GetMessage(), "does not exist") {
+		t.Errorf("a journal entry without its subvolume: %v, want abnormal", c)
+	}
+	f.Subvolumes["myfs/grp/csi-vol-"+uuid] = &ceph.Subvolume{Size: 1 << 30, Pool: "data0", State: "complete"}
+	got, err := s.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.GetStatus().GetVolumeCondition(); c.GetAbnormal() || got.GetVolume().GetCapacityBytes() != 1<<30 {
+		t.Errorf("ceph-csi volume: %v, want normal, 1 GiB", got)
+	}
+	// A token that is a ceph-csi handle is a position like any.
+	if _, err := s.ListVolumes(ctx, &csi.ListVolumesRequest{StartingToken: handle}); err != nil {
+		t.Errorf("handle as token: %v", err)
+	}
+}

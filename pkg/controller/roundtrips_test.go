@@ -21,7 +21,7 @@ import (
 // each per cluster for the driver's life).
 var (
 	mgrCommands = []string{"info", "create", "getpath", "remove", "resize", "snapshot", "snapshot-info", "snapshot-rm", "clone", "clone-status", "metadata"}
-	radosOps    = []string{"claim", "claim-rm", "claim-list", "claim-stat", "record-put", "record-get", "record-list", "record-rm", "reference-put", "reference-get", "reference-list", "reference-rm"}
+	radosOps    = []string{"claim", "claim-rm", "claim-list", "claim-stat", "cephcsi-list", "record-put", "record-get", "record-list", "record-rm", "reference-put", "reference-get", "reference-list", "reference-rm"}
 	cachedCalls = []string{"pools", "group"}
 	// Mon commands go to a monitor, never behind the mgr's lock.
 	monCommands = []string{"fs-ls", "df"}
@@ -177,8 +177,8 @@ func TestRoundTrips(t *testing.T) {
 		{
 			name:  "ListVolumes (one volume, per cluster)",
 			rpc:   func(e env) error { _, err := e.s.ListVolumes(ctx, &csi.ListVolumesRequest{}); return err },
-			calls: []string{"fs-ls", "claim-list", "reference-list", "info", "df"},
-			mgr:   1, rados: 2, mon: 2,
+			calls: []string{"fs-ls", "claim-list", "reference-list", "cephcsi-list", "info", "df"},
+			mgr:   1, rados: 3, mon: 2,
 		},
 		{
 			name: "ControllerGetVolume",
