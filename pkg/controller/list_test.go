@@ -312,3 +312,34 @@ func TestListCephCSIVolumes(t *testing.T) {
 		t.Errorf("handle as token: %v", err)
 	}
 }
+
+// TestOwnCredentialPerCluster: a directory named after a cluster ID holds
+// that cluster's credential; the files at the top serve the others.
+func TestOwnCredentialPerCluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(path, v string) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "adminID"), "top")
+	write(filepath.Join(dir, "adminKey"), key)
+	write(filepath.Join(dir, "c2", "userID"), "second")
+	write(filepath.Join(dir, "c2", "userKey"), key+"\n")
+	var got []string
+	connect := func(_ context.Context, cluster *config.Cluster, c contract.Credentials) (Session, error) {
+		got = append(got, cluster.ClusterID+"="+c.ID)
+		return fake.New(), nil
+	}
+	s := New(testConfig(t), connect, Options{SecretDir: dir})
+	if _, err := s.ListVolumes(context.Background(), &csi.ListVolumesRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c1=top", "c2=second"}; !slices.Equal(got, want) {
+		t.Errorf("connected as %v, want %v", got, want)
+	}
+}

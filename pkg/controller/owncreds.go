@@ -46,9 +46,11 @@ func (s *Server) ownSecrets(cluster *config.Cluster) (map[string]string, error) 
 	if s.opts.SecretDir == "" {
 		return nil, fmt.Errorf("%w: the controller has no credential of its own (--controller-secret-dir)", contract.ErrFailedPrecondition)
 	}
-	dir := filepath.Join(s.opts.SecretDir, cluster.ClusterID)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() || !filepath.IsLocal(cluster.ClusterID) {
-		dir = s.opts.SecretDir
+	dir := s.opts.SecretDir
+	if filepath.IsLocal(cluster.ClusterID) {
+		if st, err := os.Stat(filepath.Join(dir, cluster.ClusterID)); err == nil && st.IsDir() {
+			dir = filepath.Join(dir, cluster.ClusterID)
+		}
 	}
 	secrets := map[string]string{}
 	for _, k := range secretKeys {
