@@ -26,7 +26,7 @@ func (s *Server) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if len(req.GetParameters()) == 0 {
 		var most int64
 		for _, cluster := range s.cfg.Clusters() {
-			avail, err := s.capacityOf(ctx, cluster, "", "")
+			avail, err := s.capacityOf(ctx, cluster, nil)
 			if err != nil {
 				return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
 			}
@@ -38,31 +38,36 @@ func (s *Server) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if err != nil {
 		return nil, err
 	}
-	avail, err := s.capacityOf(ctx, p.cluster, p.fsName, p.pool)
+	avail, err := s.capacityOf(ctx, p.cluster, p)
 	if err != nil {
 		return nil, err
 	}
 	return &csi.GetCapacityResponse{AvailableCapacity: avail}, nil
 }
 
-// capacityOf returns the bytes available in a pool of filesystem fsName
-// (its first data pool when pool is empty); with no fsName, the most of any
-// filesystem's first data pool.
-func (s *Server) capacityOf(ctx context.Context, cluster *config.Cluster, fsName, pool string) (int64, error) {
+// capacityOf returns the bytes available to a StorageClass's volumes: in
+// its pool, checked as CreateVolume checks it, else in its filesystem's
+// first data pool; with no parameters, the most of any filesystem's first
+// data pool.
+func (s *Server) capacityOf(ctx context.Context, cluster *config.Cluster, p *volumeParams) (int64, error) {
 	sess, err := s.openOwn(ctx, cluster)
 	if err != nil {
 		return 0, err
 	}
 	defer sess.Release()
 	var pools []string
-	if pool != "" {
-		pools = []string{pool}
-	} else {
-		names := []string{fsName}
-		if fsName == "" {
-			if names, err = sess.Filesystems(ctx); err != nil {
-				return 0, err
-			}
+	switch {
+	case p != nil && p.pool != "":
+		if err := checkPool(ctx, sess, p); err != nil {
+			return 0, err
+		}
+		pools = []string{p.pool}
+	default:
+		var names []string
+		if p != nil {
+			names = []string{p.fsName}
+		} else if names, err = sess.Filesystems(ctx); err != nil {
+			return 0, err
 		}
 		for _, name := range names {
 			dp, err := sess.DataPools(ctx, name)
@@ -79,10 +84,12 @@ func (s *Server) capacityOf(ctx context.Context, cluster *config.Cluster, fsName
 		return 0, err
 	}
 	var most int64
-	for _, p := range pools {
-		u, ok := usage[p]
+	for _, pool := range pools {
+		u, ok := usage[pool]
 		if !ok {
-			return 0, contract.Invalid("pool %q of filesystem %q is not in cluster %q", p, fsName, cluster.ClusterID)
+			// Seen with Reef 18.2.7: a pool just created is missing from
+			// `df` until the mgr has its statistics.
+			return 0, fmt.Errorf("%w: no statistics for pool %q yet", contract.ErrUnavailable, pool)
 		}
 		most = max(most, u.Available())
 	}

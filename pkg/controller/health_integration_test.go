@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/config"
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/controller"
+	"github.com/cephfs-csi/cephfs-csi/pkg/server"
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
@@ -105,11 +107,20 @@ func TestVolumeHealth(t *testing.T) {
 		for k, v := range extra {
 			params[k] = v
 		}
-		resp, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: params})
-		if err != nil {
-			t.Fatal(err)
+		// A new pool has no statistics until the mgr has them
+		// (Unavailable; seen with Reef).
+		for range 120 {
+			resp, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: params})
+			if err == nil {
+				return resp.GetAvailableCapacity()
+			}
+			if server.Code(err) != codes.Unavailable {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		return resp.GetAvailableCapacity()
+		t.Fatal("GetCapacity: no statistics for the pool")
+		return 0
 	}
 
 	for _, id := range []string{gone, full} {

@@ -249,6 +249,10 @@ func TestGetCapacity(t *testing.T) {
 	if _, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: map[string]string{"clusterID": "c1", "fsName": "myfs", "pool": "nope"}}); server.Code(err) != codes.InvalidArgument {
 		t.Errorf("unknown pool: %v, want InvalidArgument", err)
 	}
+	f.Pools = append(f.Pools, "data2") // a data pool without statistics yet
+	if _, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: map[string]string{"clusterID": "c1", "fsName": "myfs", "pool": "data2"}}); server.Code(err) != codes.Unavailable {
+		t.Errorf("pool without statistics: %v, want Unavailable", err)
+	}
 	if _, err := s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: map[string]string{"fsName": "myfs"}}); server.Code(err) != codes.InvalidArgument {
 		t.Errorf("no clusterID: %v, want InvalidArgument", err)
 	}
