@@ -74,6 +74,18 @@ func (h *health) subvolume(ctx context.Context, vol volumeid.Volume) (int64, *cs
 	return sv.Size, normal("subvolume %s: %d of %d bytes used", where, sv.Used, sv.Size), nil
 }
 
+// of returns a listed volume's size and condition.
+func (h *health) of(ctx context.Context, v listed) (int64, *csi.VolumeCondition, error) {
+	switch {
+	case v.shallow != nil:
+		return h.shallow(ctx, *v.shallow)
+	case v.vol != nil:
+		return h.subvolume(ctx, *v.vol)
+	default:
+		return h.cephCSI(ctx, v.cluster, v.id)
+	}
+}
+
 // cephCSI returns the size and condition of a volume ceph-csi made, found
 // through its journal (NotFound once it is gone from there).
 func (h *health) cephCSI(ctx context.Context, cluster *config.Cluster, id string) (int64, *csi.VolumeCondition, error) {

@@ -26,10 +26,10 @@ type listed struct {
 // cluster, with the controller's own credential: the subvolumes it claimed
 // (claims.go in pkg/ceph), the shallow volumes' references and the volumes
 // in ceph-csi's journal, one object listing and two omap reads per
-// filesystem. Entries are sorted by ID; the
-// token is the last ID of the previous page, so a page starts after it even
-// when volumes were deleted or added meanwhile. Each entry of the page has
-// its condition (health.go): one `subvolume info` per entry.
+// filesystem. Entries are sorted by ID; the token is the last ID of the
+// previous page, so a page starts after it even when volumes were deleted
+// or added meanwhile. Each entry of the page has its condition (health.go):
+// one `subvolume info` per entry.
 func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
 	if req.GetMaxEntries() < 0 {
 		return nil, contract.Invalid("max_entries must not be negative")
@@ -66,18 +66,7 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	}
 	resp := &csi.ListVolumesResponse{}
 	for _, v := range all[start:end] {
-		h := sessions[v.cluster.ClusterID]
-		var size int64
-		var cond *csi.VolumeCondition
-		var err error
-		switch {
-		case v.shallow != nil:
-			size, cond, err = h.shallow(ctx, *v.shallow)
-		case v.vol != nil:
-			size, cond, err = h.subvolume(ctx, *v.vol)
-		default:
-			size, cond, err = h.cephCSI(ctx, v.cluster, v.id)
-		}
+		size, cond, err := sessions[v.cluster.ClusterID].of(ctx, v)
 		if errors.Is(err, contract.ErrNotFound) {
 			continue // deleted since the listing
 		}
