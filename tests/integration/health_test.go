@@ -73,3 +73,52 @@ func TestCephCSIVolumeListed(t *testing.T) {
 		t.Errorf("deleted ceph-csi volume still listed: %v", e)
 	}
 }
+
+// TestQuotaExceededCondition: a volume filled to its quota through a real
+// ceph-fuse mount is abnormal in ControllerGetVolume, saying so.
+func TestQuotaExceededCondition(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	own := t.TempDir()
+	for k, v := range c.Secrets() {
+		if err := os.WriteFile(filepath.Join(own, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drv := c.StartDriver(t, func(o *driver.Options) { o.ControllerSecretDir = own })
+	ctx := context.Background()
+	vol := createVolume(t, drv, c, "quota-full", 4<<20, nil)
+	dir := mountVolume(t, drv, c, vol)
+
+	// Write until the client refuses (EDQUOT), then flush what was taken.
+	f, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := 0; i < 16; i++ {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+		_ = f.Sync()
+	}
+	_ = f.Sync()
+	_ = f.Close()
+
+	// The subvolume's size (rbytes) reaches the MDS as the client flushes.
+	var cond *csi.VolumeCondition
+	for range 120 {
+		got, err := drv.Controller.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: vol.GetVolumeId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond = got.GetStatus().GetVolumeCondition(); cond.GetAbnormal() {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("condition: %v", cond)
+	if !cond.GetAbnormal() || !strings.Contains(cond.GetMessage(), "at its quota") {
+		t.Fatalf("volume filled to its quota: %v, want abnormal, at its quota", cond)
+	}
+}
