@@ -347,3 +347,26 @@ func TestOwnCredentialPerCluster(t *testing.T) {
 		t.Errorf("connected as %v, want %v", got, want)
 	}
 }
+
+// TestDeleteFailedClone: a volume whose clone failed or was canceled
+// behind the driver's back is deleted (forced); one still copying is
+// refused, for the CO to retry.
+func TestDeleteFailedClone(t *testing.T) {
+	t.Parallel()
+	for state, want := range map[string]codes.Code{"failed": codes.OK, "canceled": codes.OK, "in-progress": codes.FailedPrecondition} {
+		t.Run(state, func(t *testing.T) {
+			t.Parallel()
+			s, f := newOwnServer(t)
+			id := mustCreate(t, s, "pvc-1")
+			vol, _ := volumeid.DecodeVolume(id)
+			f.CloneStates = map[string]ceph.CloneState{vol.Subvolume: {State: state}}
+			err := deleteVolume(s, id)
+			if server.Code(err) != want {
+				t.Fatalf("delete: %v, want %v", err, want)
+			}
+			if _, left := f.Subvolumes["myfs/grp/"+vol.Subvolume]; left != (want != codes.OK) {
+				t.Errorf("subvolume left: %v", left)
+			}
+		})
+	}
+}
