@@ -122,4 +122,3 @@ func TestQuotaExceededCondition(t *testing.T) {
 		t.Fatalf("volume filled to its quota: %v, want abnormal, at its quota", cond)
 	}
 }
-
