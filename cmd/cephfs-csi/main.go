@@ -38,6 +38,7 @@ func main() {
 	fs.StringVar(&opts.MetricsAddress, "metrics-address", opts.MetricsAddress, "serve /metrics and /healthz on this address (e.g. :8080): Prometheus metrics, and the Probe's check (200 ok, 503 with the reason); empty = off")
 	fs.BoolVar(&opts.SetMetadata, "set-metadata", opts.SetMetadata, "controller: record the PVC, PV and VolumeSnapshot names that the sidecars pass (--extra-create-metadata) and --cluster-name on subvolumes and snapshots (ceph-csi's --setmetadata keys)")
 	fs.StringVar(&opts.ClusterName, "cluster-name", opts.ClusterName, "controller: name of the Kubernetes cluster, recorded on subvolumes and snapshots as csi.ceph.com/cluster/name (ceph-csi's --clustername); empty = not recorded")
+	fs.StringVar(&opts.ControllerSecretDir, "controller-secret-dir", opts.ControllerSecretDir, "controller: directory of a mounted Secret (adminID/adminKey or userID/userKey files; a subdirectory per cluster ID overrides) with the controller's own CephX credential, for ListVolumes, ControllerGetVolume (volume health) and GetCapacity, whose requests carry no secrets; empty = those are not advertised")
 	version := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
 	if *version {

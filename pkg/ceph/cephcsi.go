@@ -77,6 +77,51 @@ func (a *Admin) FilesystemByID(ctx context.Context, fscid int64) (string, error)
 	return name, nil
 }
 
+// FilesystemID returns the ID (fscid) of filesystem fsName (cached).
+func (a *Admin) FilesystemID(ctx context.Context, fsName string) (int64, error) {
+	find := func() (int64, bool) {
+		a.cache.mu.Lock()
+		defer a.cache.mu.Unlock()
+		for id, name := range a.cache.fsByID {
+			if name == fsName {
+				return id, true
+			}
+		}
+		return 0, false
+	}
+	if id, ok := find(); ok {
+		return id, nil
+	}
+	// Fills the cache; -1 is no filesystem's ID.
+	if _, err := a.FilesystemByID(ctx, -1); err != nil && !errors.Is(err, contract.ErrNotFound) {
+		return 0, err
+	}
+	if id, ok := find(); ok {
+		return id, nil
+	}
+	return 0, fmt.Errorf("%w: no filesystem %q", contract.ErrNotFound, fsName)
+}
+
+// CephCSIVolumeUUIDs lists the uuids of the volumes in ceph-csi's journal of
+// filesystem fsName (the values of its directory object); none when
+// ceph-csi never made one there.
+func (a *Admin) CephCSIVolumeUUIDs(ctx context.Context, fsName, namespace string) ([]string, error) {
+	vals, err := inMetadataPool(ctx, a, "omap_read", "list ceph-csi's volumes", fsName, namespace, func(ioctx *rados.IOContext) (map[string][]byte, error) {
+		return ioctx.GetAllOmapValues(CephCSIVolumes.directory, "", CephCSIVolumes.objectPrefix, 256)
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(vals))
+	for _, v := range vals {
+		out = append(out, string(v))
+	}
+	return out, nil
+}
+
 // CephCSIEntry reads ceph-csi's journal entry for uuid; contract.ErrNotFound
 // when there is none (the volume or snapshot was deleted).
 func (a *Admin) CephCSIEntry(ctx context.Context, fsName, namespace string, kind CephCSIKind, uuid string) (*CephCSIEntry, error) {

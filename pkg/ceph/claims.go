@@ -3,6 +3,7 @@ package ceph
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/ceph/go-ceph/rados"
 
@@ -66,4 +67,46 @@ func opError(err error) error {
 		return oe.OpError
 	}
 	return err
+}
+
+// Claim names a claimed subvolume.
+type Claim struct{ Group, Subvolume string }
+
+// ListClaims returns the claims of filesystem fsName: every subvolume the
+// driver made there and has not removed. One object listing of the
+// driver's namespace in the metadata pool (it holds the claims, the
+// snapshot records and the references only), no mgr command.
+func (a *Admin) ListClaims(ctx context.Context, fsName string) ([]Claim, error) {
+	return inMetadataPool(ctx, a, "claim_list", "list the claims", fsName, recordNamespace, func(ioctx *rados.IOContext) ([]Claim, error) {
+		iter, err := ioctx.Iter()
+		if err != nil {
+			return nil, err
+		}
+		defer iter.Close()
+		var out []Claim
+		for iter.Next() {
+			rest, ok := strings.CutPrefix(iter.Value(), claimPrefix)
+			if !ok {
+				continue
+			}
+			if group, name, ok := strings.Cut(rest, "/"); ok {
+				out = append(out, Claim{Group: group, Subvolume: name})
+			}
+		}
+		return out, iter.Err()
+	})
+}
+
+// SubvolumeClaimed reports whether subvolume group/name of filesystem
+// fsName has a claim: whether the driver made it and has not removed it.
+func (a *Admin) SubvolumeClaimed(ctx context.Context, fsName, group, name string) (bool, error) {
+	obj := claimObject(group, name)
+	_, err := inMetadataPool(ctx, a, "claim_stat", "look up the claim of subvolume "+group+"/"+name, fsName, recordNamespace, func(ioctx *rados.IOContext) (struct{}, error) {
+		_, err := ioctx.Stat(obj)
+		return struct{}{}, err
+	})
+	if errors.Is(err, contract.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }

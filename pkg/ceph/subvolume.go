@@ -23,6 +23,7 @@ type SubvolumeSpec struct {
 type Subvolume struct {
 	Path     string
 	Size     int64 // 0 = no quota
+	Used     int64 // bytes in the subvolume (its recursive size)
 	Pool     string
 	Mode     int
 	UID, GID int
@@ -70,6 +71,7 @@ func (a *Admin) SubvolumeInfo(ctx context.Context, fsName, group, name string) (
 		GID:      info.Gid,
 		State:    string(info.State),
 		Retained: info.State == admin.StateSnapRetained,
+		Used:     int64(info.BytesUsed),
 	}
 	if q, ok := info.BytesQuota.(admin.ByteCount); ok {
 		sv.Size = int64(q)

@@ -30,6 +30,14 @@ type Subvolumes interface {
 type Claims interface {
 	ClaimSubvolume(ctx context.Context, fsName, group, name string, value []byte) (bool, error)
 	DropSubvolumeClaim(ctx context.Context, fsName, group, name string) error
+	ListClaims(ctx context.Context, fsName string) ([]ceph.Claim, error)
+	SubvolumeClaimed(ctx context.Context, fsName, group, name string) (bool, error)
+}
+
+// Usage reads the pools' statistics (capacity and volume health; see
+// capacity.go).
+type Usage interface {
+	PoolUsages(ctx context.Context) (map[string]ceph.PoolUsage, error)
 }
 
 // Snapshots takes and removes subvolume snapshots and clones them into new
@@ -67,6 +75,8 @@ type References interface {
 // snapshot.
 type CephCSIJournal interface {
 	FilesystemByID(ctx context.Context, fscid int64) (string, error)
+	FilesystemID(ctx context.Context, fsName string) (int64, error)
+	CephCSIVolumeUUIDs(ctx context.Context, fsName, namespace string) ([]string, error)
 	CephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string) (*ceph.CephCSIEntry, error)
 	RemoveCephCSIEntry(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind, uuid string, e *ceph.CephCSIEntry) error
 	CephCSIShallowVolumes(ctx context.Context, fsName, namespace, snapshotHandle string) ([]string, error)
@@ -90,6 +100,7 @@ type Session interface {
 	References
 	CephCSIJournal
 	Metadata
+	Usage
 	Release()
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -36,6 +37,12 @@ type Options struct {
 	// ClusterName, when set with SetMetadata, is recorded on every
 	// subvolume and snapshot under ceph-csi's key csi.ceph.com/cluster/name.
 	ClusterName string
+	// SecretDir is a mounted Secret holding the controller's own CephX
+	// credential (owncreds.go), for the RPCs that carry no secrets:
+	// ListVolumes, ControllerGetVolume and GetCapacity. Empty, or holding
+	// no credential (an optional Secret that is absent): those are not
+	// advertised.
+	SecretDir string
 }
 
 // New returns a Controller service for the clusters in cfg.
@@ -50,12 +57,25 @@ var capabilities = []csi.ControllerServiceCapability_RPC_Type{
 	csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
 	csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
 	csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
+	csi.ControllerServiceCapability_RPC_GET_SNAPSHOT,
+}
+
+// ownCapabilities are what the controller's own credential makes possible.
+var ownCapabilities = []csi.ControllerServiceCapability_RPC_Type{
+	csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+	csi.ControllerServiceCapability_RPC_GET_VOLUME,
+	csi.ControllerServiceCapability_RPC_VOLUME_CONDITION,
+	csi.ControllerServiceCapability_RPC_GET_CAPACITY,
 }
 
 // ControllerGetCapabilities lists what this controller does.
 func (s *Server) ControllerGetCapabilities(context.Context, *csi.ControllerGetCapabilitiesRequest) (*csi.ControllerGetCapabilitiesResponse, error) {
 	resp := &csi.ControllerGetCapabilitiesResponse{}
-	for _, c := range capabilities {
+	caps := capabilities
+	if s.hasOwnCredential() {
+		caps = append(slices.Clip(caps), ownCapabilities...)
+	}
+	for _, c := range caps {
 		resp.Capabilities = append(resp.Capabilities, &csi.ControllerServiceCapability{
 			Type: &csi.ControllerServiceCapability_Rpc{Rpc: &csi.ControllerServiceCapability_RPC{Type: c}},
 		})

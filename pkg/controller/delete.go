@@ -45,7 +45,7 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	// A shallow volume of ceph-csi's has no subvolume, only its entry (its
 	// snapshot's reftracker, ceph-csi's format, is left as is).
 	if !ref.shallow() {
-		if err := sess.RemoveSubvolume(ctx, ref.FSName, ref.Group, ref.Subvolume); err != nil {
+		if err := removeSubvolume(ctx, sess, ref.Volume); err != nil {
 			return nil, err
 		}
 	}
@@ -64,4 +64,23 @@ func (s *Server) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	}
 	klog.FromContext(ctx).V(4).Info("Subvolume removed or already gone", "volume", req.GetVolumeId())
 	return &csi.DeleteVolumeResponse{}, nil
+}
+
+// removeSubvolume removes a subvolume, keeping its snapshots. The mgr
+// refuses `rm` (EAGAIN) for a clone that is not complete; one that failed
+// or was canceled (behind the driver's back: the driver removes its own
+// failed clones when CreateVolume sees them) holds neither data nor
+// snapshots worth keeping, and goes with --force. A clone still copying
+// stays refused, so the CO tries again.
+func removeSubvolume(ctx context.Context, sess Session, vol volumeid.Volume) error {
+	err := sess.RemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if !errors.Is(err, contract.ErrFailedPrecondition) {
+		return err
+	}
+	cs, cerr := sess.CloneStatus(ctx, vol.FSName, vol.Group, vol.Subvolume)
+	if cerr != nil || (cs.State != "failed" && cs.State != "canceled") {
+		return err
+	}
+	klog.FromContext(ctx).Info("Removing a clone that did not complete", "subvolume", vol.Subvolume, "state", cs.State, "failure", cs.Failure)
+	return sess.ForceRemoveSubvolume(ctx, vol.FSName, vol.Group, vol.Subvolume)
 }

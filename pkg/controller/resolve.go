@@ -119,15 +119,21 @@ func resolveCephCSI(ctx context.Context, journal CephCSIJournal, cluster *config
 	if err != nil {
 		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
-	ns := cluster.CephFS.RadosNamespace
-	if ns == "" {
-		ns = ceph.DefaultCephCSIRNS
-	}
+	ns := cephCSINamespace(cluster)
 	entry, err := journal.CephCSIEntry(ctx, fsName, ns, kind, h.UUID)
 	if err != nil {
 		return "", nil, fmt.Errorf("ceph-csi handle %q: %w", id, err)
 	}
 	return fsName, &cephCSIRef{uuid: h.UUID, namespace: ns, entry: entry}, nil
+}
+
+// cephCSINamespace is the RADOS namespace of ceph-csi's journal in a
+// cluster.
+func cephCSINamespace(cluster *config.Cluster) string {
+	if ns := cluster.CephFS.RadosNamespace; ns != "" {
+		return ns
+	}
+	return ceph.DefaultCephCSIRNS
 }
 
 // resolveSnapshot resolves a snapshot ID of ours or of ceph-csi in cluster.

@@ -21,12 +21,15 @@ import (
 // each per cluster for the driver's life).
 var (
 	mgrCommands = []string{"info", "create", "getpath", "remove", "resize", "snapshot", "snapshot-info", "snapshot-rm", "clone", "clone-status", "metadata"}
-	radosOps    = []string{"claim", "claim-rm", "record-put", "record-get", "record-list", "record-rm", "reference-put", "reference-get", "reference-list", "reference-rm"}
+	radosOps    = []string{"claim", "claim-rm", "claim-list", "claim-stat", "cephcsi-list", "record-put", "record-get", "record-list", "record-rm", "reference-put", "reference-get", "reference-list", "reference-rm"}
 	cachedCalls = []string{"pools", "group"}
+	// Mon commands go to a monitor, never behind the mgr's lock.
+	monCommands = []string{"fs-ls", "df"}
 )
 
-// roundTrips counts a call list's mgr commands and RADOS operations.
-func roundTrips(t *testing.T, calls []string) (mgr, rados int) {
+// roundTrips counts a call list's mgr commands, RADOS operations and mon
+// commands.
+func roundTrips(t *testing.T, calls []string) (mgr, rados, mon int) {
 	t.Helper()
 	for _, c := range calls {
 		switch {
@@ -34,12 +37,14 @@ func roundTrips(t *testing.T, calls []string) (mgr, rados int) {
 			mgr++
 		case slices.Contains(radosOps, c):
 			rados++
+		case slices.Contains(monCommands, c):
+			mon++
 		case slices.Contains(cachedCalls, c):
 		default:
 			t.Fatalf("call %q has no cost in this test's table", c)
 		}
 	}
-	return mgr, rados
+	return mgr, rados, mon
 }
 
 // TestRoundTrips pins the Ceph round trips of each controller RPC, in
@@ -56,7 +61,8 @@ func TestRoundTrips(t *testing.T) {
 	}
 	// setup makes a volume pvc-src and its snapshot snap-1.
 	setup := func(t *testing.T) env {
-		s, f := newFakeServer(t)
+		s, f := newOwnServer(t) // cluster c1 only; the others are empty
+		s.opts.SetMetadata = true
 		v, err := s.CreateVolume(ctx, req("pvc-src"))
 		if err != nil {
 			t.Fatal(err)
@@ -68,12 +74,12 @@ func TestRoundTrips(t *testing.T) {
 		return env{s: s, f: f, vol: v.GetVolume().GetVolumeId(), snap: sn.GetSnapshot().GetSnapshotId()}
 	}
 	tests := []struct {
-		name       string
-		before     func(t *testing.T, e env) // not counted
-		rpc        func(e env) error
-		code       codes.Code
-		calls      []string
-		mgr, rados int
+		name            string
+		before          func(t *testing.T, e env) // not counted
+		rpc             func(e env) error
+		code            codes.Code
+		calls           []string
+		mgr, rados, mon int
 	}{
 		{
 			name:  "CreateVolume, first attempt",
@@ -169,6 +175,38 @@ func TestRoundTrips(t *testing.T) {
 			mgr:   5, rados: 2,
 		},
 		{
+			name:  "ListVolumes (one volume, per cluster)",
+			rpc:   func(e env) error { _, err := e.s.ListVolumes(ctx, &csi.ListVolumesRequest{}); return err },
+			calls: []string{"fs-ls", "claim-list", "reference-list", "cephcsi-list", "info", "df"},
+			mgr:   1, rados: 3, mon: 2,
+		},
+		{
+			name: "ControllerGetVolume",
+			rpc: func(e env) error {
+				_, err := e.s.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: e.vol})
+				return err
+			},
+			calls: []string{"claim-stat", "info", "df"},
+			mgr:   1, rados: 1, mon: 1,
+		},
+		{
+			name: "GetCapacity",
+			rpc: func(e env) error {
+				_, err := e.s.GetCapacity(ctx, &csi.GetCapacityRequest{Parameters: req("x").Parameters})
+				return err
+			},
+			calls: []string{"pools", "df"},
+			mon:   1,
+		},
+		{
+			name: "GetSnapshot",
+			rpc: func(e env) error {
+				_, err := e.s.GetSnapshot(ctx, &csi.GetSnapshotRequest{SnapshotId: e.snap, Secrets: secrets})
+				return err
+			},
+			calls: []string{"record-get"}, rados: 1,
+		},
+		{
 			name: "CreateVolume from a volume (complete at the first poll)",
 			rpc: func(e env) error {
 				r := req("pvc-clone")
@@ -209,8 +247,8 @@ func TestRoundTrips(t *testing.T) {
 			if !slices.Equal(e.f.Calls, tt.calls) {
 				t.Errorf("calls = %v, want %v", e.f.Calls, tt.calls)
 			}
-			if mgr, rados := roundTrips(t, e.f.Calls); mgr != tt.mgr || rados != tt.rados {
-				t.Errorf("%d mgr commands and %d RADOS operations, want %d and %d", mgr, rados, tt.mgr, tt.rados)
+			if mgr, rados, mon := roundTrips(t, e.f.Calls); mgr != tt.mgr || rados != tt.rados || mon != tt.mon {
+				t.Errorf("%d mgr commands, %d RADOS operations and %d mon commands, want %d, %d and %d", mgr, rados, mon, tt.mgr, tt.rados, tt.mon)
 			}
 		})
 	}

@@ -263,6 +263,23 @@ func (s *Server) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsReques
 	return resp, nil
 }
 
+// GetSnapshot describes one snapshot, as ListSnapshots by ID does;
+// NotFound when there is none.
+func (s *Server) GetSnapshot(ctx context.Context, req *csi.GetSnapshotRequest) (*csi.GetSnapshotResponse, error) {
+	id := req.GetSnapshotId()
+	if id == "" {
+		return nil, contract.Invalid("snapshot ID is required")
+	}
+	recs, err := s.listByID(ctx, id, req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, contract.Errorf(contract.ErrNotFound, "snapshot %q does not exist", id)
+	}
+	return &csi.GetSnapshotResponse{Snapshot: recs[0].csi()}, nil
+}
+
 func (s *Server) listByID(ctx context.Context, id string, secrets map[string]string) ([]*snapshotRecord, error) {
 	clusterID, err := clusterOf(id)
 	if err != nil {

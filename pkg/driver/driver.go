@@ -86,6 +86,11 @@ type Options struct {
 	SetMetadata bool
 	// ClusterName (controller) is recorded as csi.ceph.com/cluster/name.
 	ClusterName string
+	// ControllerSecretDir (controller) is a mounted Secret with the
+	// controller's own CephX credential, for ListVolumes,
+	// ControllerGetVolume and GetCapacity, whose requests carry no secrets.
+	// Empty: those are not advertised.
+	ControllerSecretDir string
 	// ProcFilesystems is the kernel's list of filesystems (node), which
 	// tells whether it has a CephFS client and SELinux. Not a flag: tests
 	// point it at a list of their own.
@@ -152,7 +157,7 @@ func New(opts Options) (*Driver, error) {
 	d.pool.Observer = d.metrics
 	csi.RegisterIdentityServer(d.server.GRPC, identity.New(opts.DriverName, Version, runsController, d.probe))
 	if runsController {
-		csi.RegisterControllerServer(d.server.GRPC, controller.New(cfg, d.connect, controller.Options{SetMetadata: opts.SetMetadata, ClusterName: opts.ClusterName}))
+		csi.RegisterControllerServer(d.server.GRPC, controller.New(cfg, d.connect, controller.Options{SetMetadata: opts.SetMetadata, ClusterName: opts.ClusterName, SecretDir: opts.ControllerSecretDir}))
 	}
 	if runsNode {
 		csi.RegisterNodeServer(d.server.GRPC, ns)

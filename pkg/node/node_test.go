@@ -256,12 +256,20 @@ func TestBadPathsRefused(t *testing.T) {
 			_, err := s.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: "v", VolumePath: good, StagingTargetPath: bad})
 			return err
 		},
+		"volume path/expand": func(bad string) error {
+			_, err := s.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: "v", VolumePath: bad})
+			return err
+		},
+		"staging target path/expand": func(bad string) error {
+			_, err := s.NodeExpandVolume(ctx, &csi.NodeExpandVolumeRequest{VolumeId: "v", VolumePath: good, StagingTargetPath: bad})
+			return err
+		},
 	}
 	for name, call := range calls {
 		field, _, _ := strings.Cut(name, "/")
 		for _, bad := range []string{"relative/x", good + "/../../etc", good + "\x00", good + "\nx"} {
 			err := call(bad)
-			if name == "volume path/stats" && bad == "relative/x" {
+			if (name == "volume path/stats" || name == "volume path/expand") && bad == "relative/x" {
 				// Nothing is published there (csi-sanity's expectation).
 				if server.Code(err) != codes.NotFound {
 					t.Errorf("%s with %q: %v; want NotFound", name, bad, err)
@@ -275,6 +283,31 @@ func TestBadPathsRefused(t *testing.T) {
 	}
 	if len(fuse.got)+len(kernel.got) != 0 {
 		t.Errorf("a bad path reached a mounter: %+v %+v", fuse.got, kernel.got)
+	}
+}
+
+// TestNodeExpandVolume: nothing to expand on the node; a path that is not a
+// mount is NotFound, and the IDs and paths are required.
+func TestNodeExpandVolume(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newTestServer(t, false)
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		req  *csi.NodeExpandVolumeRequest
+		want codes.Code
+	}{
+		{&csi.NodeExpandVolumeRequest{VolumePath: dir}, codes.InvalidArgument},
+		{&csi.NodeExpandVolumeRequest{VolumeId: "v"}, codes.InvalidArgument},
+		{&csi.NodeExpandVolumeRequest{VolumeId: "v", VolumePath: dir}, codes.NotFound},
+		{&csi.NodeExpandVolumeRequest{VolumeId: "v", VolumePath: filepath.Join(dir, "absent")}, codes.NotFound},
+		{&csi.NodeExpandVolumeRequest{VolumeId: "v", VolumePath: dir, VolumeCapability: &csi.VolumeCapability{
+			AccessType: &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}},
+		}}, codes.InvalidArgument},
+	} {
+		if _, err := s.NodeExpandVolume(ctx, tt.req); server.Code(err) != tt.want {
+			t.Errorf("%v: %v, want %v", tt.req, err, tt.want)
+		}
 	}
 }
 

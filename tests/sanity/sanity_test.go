@@ -21,7 +21,7 @@ import (
 var secretKeys = []string{
 	"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret", "ControllerUnpublishVolumeSecret",
 	"ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret", "NodePublishVolumeSecret",
-	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "ControllerExpandVolumeSecret",
+	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret",
 	"NodeExpandVolumeSecret", "ControllerModifyVolumeSecret",
 }
 
@@ -36,8 +36,7 @@ func writeFile(t *testing.T, path, content string) string {
 // TestSanity runs every csi-sanity spec; none is skipped by this file. The
 // specs csi-sanity skips by itself are for capabilities the driver does not
 // advertise: ControllerPublish/Unpublish (CephFS needs no attach),
-// NodeExpandVolume (quotas apply without the node), ListVolumes, GetCapacity,
-// GetSnapshot, ControllerModifyVolume and the group controller service.
+// ControllerModifyVolume and the group controller service.
 func TestSanity(t *testing.T) {
 	c := testcluster.Get(t)
 	testcluster.RequireRoot(t, "csi-sanity's node tests mount with ceph-fuse and need root")
@@ -52,7 +51,19 @@ func TestSanity(t *testing.T) {
 		fmt.Fprintf(&params, "%s: %s\n", k, v)
 	}
 
-	drv := c.StartDriver(t, func(o *driver.Options) { o.NodeID = "sanity-node" })
+	// The controller's own credential, for ListVolumes, ControllerGetVolume
+	// and GetCapacity (their requests carry no secrets).
+	own := filepath.Join(dir, "controller-secret")
+	if err := os.Mkdir(own, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(own, "adminID"), "admin")
+	writeFile(t, filepath.Join(own, "adminKey"), c.AdminKey)
+
+	drv := c.StartDriver(t, func(o *driver.Options) {
+		o.NodeID = "sanity-node"
+		o.ControllerSecretDir = own
+	})
 
 	cfg := sanity.NewTestConfig()
 	cfg.Address = drv.Options.Endpoint

@@ -32,6 +32,8 @@ type Session struct {
 	// Metadata is what was recorded, by "fs/group/subvolume" and
 	// "fs/group/subvolume@snapshot".
 	Metadata map[string]map[string]string
+	// Usage is what PoolUsages reports, by pool (nil: see PoolUsages).
+	Usage map[string]ceph.PoolUsage
 }
 
 // New returns an empty filesystem with one data pool.

@@ -65,3 +65,31 @@ func (f *Session) CephCSIShallowVolumes(_ context.Context, _, _, handle string) 
 func (f *Session) RemoveCephCSIRefTracker(context.Context, string, string, string) error {
 	return f.call("cephcsi-reftracker-rm")
 }
+
+// FilesystemID implements controller.Session: "myfs" is filesystem 1.
+func (f *Session) FilesystemID(_ context.Context, name string) (int64, error) {
+	if err := f.call("fs-dump"); err != nil {
+		return 0, err
+	}
+	if name != "myfs" {
+		return 0, fmt.Errorf("filesystem %s: %w", name, contract.ErrNotFound)
+	}
+	return 1, nil
+}
+
+// CephCSIVolumeUUIDs implements controller.Session: the journal's entries
+// that are volumes (no snapshot source).
+func (f *Session) CephCSIVolumeUUIDs(context.Context, string, string) ([]string, error) {
+	if err := f.call("cephcsi-list"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for uuid, e := range f.CephCSI {
+		if e.Source == "" {
+			out = append(out, uuid)
+		}
+	}
+	return out, nil
+}

@@ -108,12 +108,18 @@ func (f *Session) DropSubvolumeClaim(_ context.Context, fsName, group, name stri
 }
 
 // RemoveSubvolume implements controller.Session.
+// As Ceph, it refuses a clone that is not complete (EAGAIN).
 func (f *Session) RemoveSubvolume(_ context.Context, fsName, group, name string) error {
 	if err := f.call("remove"); err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.Subvolumes[key(fsName, group, name)]; ok {
+		if st, ok := f.CloneStates[name]; ok && st.State != "complete" {
+			return fmt.Errorf("subvolume %s is not ready for operation rm: %w", name, contract.ErrFailedPrecondition)
+		}
+	}
 	delete(f.Subvolumes, key(fsName, group, name))
 	return nil
 }
@@ -132,6 +138,12 @@ func (f *Session) ResizeSubvolume(_ context.Context, fsName, group, name string,
 }
 
 // ForceRemoveSubvolume implements controller.Session.
-func (f *Session) ForceRemoveSubvolume(ctx context.Context, fsName, group, name string) error {
-	return f.RemoveSubvolume(ctx, fsName, group, name)
+func (f *Session) ForceRemoveSubvolume(_ context.Context, fsName, group, name string) error {
+	if err := f.call("remove"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.Subvolumes, key(fsName, group, name))
+	return nil
 }

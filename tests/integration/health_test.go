@@ -1,0 +1,124 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
+)
+
+// TestCephCSIVolumeListed: through the driver's socket, with the
+// controller's own credential, a volume ceph-csi made is listed by its
+// handle and healthy; once its subvolume is removed behind the driver's
+// back it is abnormal in ListVolumes and ControllerGetVolume; once deleted
+// (the journal entry with it) it is no longer listed.
+func TestCephCSIVolumeListed(t *testing.T) {
+	c := testcluster.Get(t)
+	own := t.TempDir()
+	for k, v := range c.Secrets() {
+		if err := os.WriteFile(filepath.Join(own, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drv := c.StartDriver(t, func(o *driver.Options) { o.ControllerSecretDir = own })
+	ctx := context.Background()
+	handle, _, vc := legacyVolume(t, c, "pvc-listed-"+time.Now().Format("150405000"))
+
+	listed := func() (*csi.ListVolumesResponse_Entry, bool) {
+		t.Helper()
+		var token string
+		for {
+			resp, err := drv.Controller.ListVolumes(ctx, &csi.ListVolumesRequest{MaxEntries: 3, StartingToken: token})
+			if err != nil {
+				t.Fatalf("ListVolumes: %v", err)
+			}
+			for _, e := range resp.GetEntries() {
+				if e.GetVolume().GetVolumeId() == handle {
+					return e, true
+				}
+			}
+			if token = resp.GetNextToken(); token == "" {
+				return nil, false
+			}
+		}
+	}
+	e, ok := listed()
+	if !ok || e.GetStatus().GetVolumeCondition().GetAbnormal() || e.GetVolume().GetCapacityBytes() != 104857600 {
+		t.Fatalf("ceph-csi volume in ListVolumes: %v (listed %v), want it healthy with 100 MiB", e, ok)
+	}
+
+	c.Ceph(t, "fs", "subvolume", "rm", c.FS, vc["subvolumeName"], "--group_name", c.Group)
+	if e, _ := listed(); !e.GetStatus().GetVolumeCondition().GetAbnormal() {
+		t.Errorf("after its subvolume was removed: %v, want abnormal", e)
+	}
+	got, err := drv.Controller.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: handle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.GetStatus().GetVolumeCondition(); !c.GetAbnormal() || !strings.Contains(c.GetMessage(), "does not exist") {
+		t.Errorf("ControllerGetVolume: %v, want abnormal, does not exist", c)
+	}
+
+	if _, err := drv.Controller.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: c.Secrets()}); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := listed(); ok {
+		t.Errorf("deleted ceph-csi volume still listed: %v", e)
+	}
+}
+
+// TestQuotaExceededCondition: a volume filled to its quota through a real
+// ceph-fuse mount is abnormal in ControllerGetVolume, saying so.
+func TestQuotaExceededCondition(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	own := t.TempDir()
+	for k, v := range c.Secrets() {
+		if err := os.WriteFile(filepath.Join(own, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drv := c.StartDriver(t, func(o *driver.Options) { o.ControllerSecretDir = own })
+	ctx := context.Background()
+	vol := createVolume(t, drv, c, "quota-full", 4<<20, nil)
+	dir := mountVolume(t, drv, c, vol)
+
+	// Write until the client refuses (EDQUOT), then flush what was taken.
+	f, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := 0; i < 16; i++ {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+		_ = f.Sync()
+	}
+	_ = f.Sync()
+	_ = f.Close()
+
+	// The subvolume's size (rbytes) reaches the MDS as the client flushes.
+	var cond *csi.VolumeCondition
+	for range 120 {
+		got, err := drv.Controller.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: vol.GetVolumeId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond = got.GetStatus().GetVolumeCondition(); cond.GetAbnormal() {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("condition: %v", cond)
+	if !cond.GetAbnormal() || !strings.Contains(cond.GetMessage(), "at its quota") {
+		t.Fatalf("volume filled to its quota: %v, want abnormal, at its quota", cond)
+	}
+}
