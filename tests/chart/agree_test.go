@@ -28,6 +28,7 @@ import (
 //   - the order of env, ports, volumes and volumeMounts entries, which the API
 //     server keys by name (kustomize's patches append where the chart's
 //     templates write each entry in its place).
+//
 // Everything else — every object, name, argument, probe, resource and path —
 // must be equal.
 func TestChartAgreesWithKustomize(t *testing.T) {
