@@ -1,7 +1,7 @@
 # cephfs-csi — a CSI driver for CephFS subvolumes.
 #   make run    install what is missing, boot the embedded Ceph cluster, run the driver
-#   make test   everything CI checks (lint, unit, integration, csi-sanity, the short benchmark, e2e, the kubelet
-#               and kernel-client e2e, the Reef/Tentacle matrix, the image)
+#   make test   everything CI checks (lint, the Helm chart, unit, integration, csi-sanity, the short benchmark,
+#               e2e, the kubelet and kernel-client e2e, the Reef/Tentacle matrix, the image)
 
 SHELL        := /bin/bash
 BUILD        := $(CURDIR)/_build
