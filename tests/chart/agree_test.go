@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -217,4 +218,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TestChartClassesAgreeWithExamples: the chart's StorageClass and
+// VolumeSnapshotClass, given the values of deploy/examples' own, are those
+// (but the labels, which say "example" there).
+func TestChartClassesAgreeWithExamples(t *testing.T) {
+	repo := repoRoot(t)
+	got := renderObjects(t, values(t, `{"storageClass": {"create": true, "pool": "myfs-replicated"},
+		"volumeSnapshotClass": {"create": true}}`))
+	var want []render.Object
+	for _, f := range []string{"storageclass.yaml", "volumesnapshotclass.yaml"} {
+		b, err := os.ReadFile(filepath.Join(repo, "deploy", "examples", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := render.Objects(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, objs...)
+	}
+	gotIdx, wantIdx := index(t, got), index(t, want)
+	for key, w := range wantIdx {
+		g, ok := gotIdx[key]
+		if !ok {
+			t.Errorf("chart lacks %s", key)
+			continue
+		}
+		delete(g["metadata"].(map[string]any), "labels")
+		delete(w["metadata"].(map[string]any), "labels")
+		for _, d := range diff(key, g, w) {
+			t.Error(d)
+		}
+	}
 }

@@ -217,6 +217,9 @@ func TestChartSwitches(t *testing.T) {
 		if got = got[len(got)-2:]; !slices.Equal(got, tc.controllerLastTwo) {
 			t.Errorf("%s: controller's last containers %v, want %v", tc.values, got, tc.controllerLastTwo)
 		}
+		if got := get(t, r.obj(nodeDS), "spec", "updateStrategy"); tc.values == `{}` {
+			jsonEq(t, "node updateStrategy", got, `{"type":"RollingUpdate","rollingUpdate":{"maxUnavailable":1}}`)
+		}
 		if hasVol := slices.Contains(volumeNames(r.podSpec(nodeDS)), "mount-holder-dir"); hasVol != tc.holder {
 			t.Errorf("%s: node plugin mounts the holder's directory: %v", tc.values, hasVol)
 		}
@@ -229,7 +232,7 @@ func TestChartWorkloadValues(t *testing.T) {
 	r := renderWith(t, `{
 		"image": {"repository": "registry.example/cephfs-csi", "tag": "v9", "pullPolicy": "Always"},
 		"imagePullSecrets": [{"name": "regcred"}],
-		"logLevel": 5, "sidecarLogLevel": 3, "defaultMounter": "kernel", "clusterName": "prod",
+		"logLevel": 5, "sidecarLogLevel": 3, "defaultMounter": "kernel",
 		"nodeplugin": {
 			"httpMetrics": {"containerPort": 19810},
 			"livenessprobe": {"port": 19809},
@@ -239,7 +242,7 @@ func TestChartWorkloadValues(t *testing.T) {
 			"plugin": {"resources": {"requests": {"cpu": "1"}}, "extraArgs": ["--mount-timeout=2m"]}
 		},
 		"provisioner": {
-			"replicaCount": 3,
+			"replicaCount": 3, "clustername": "prod", "setmetadata": false,
 			"httpMetrics": {"containerPort": 18080},
 			"tolerations": [{"key": "infra", "operator": "Exists", "effect": "NoSchedule"}],
 			"affinity": null,
@@ -284,7 +287,7 @@ func TestChartWorkloadValues(t *testing.T) {
 		t.Errorf("controller affinity %v, want none", spec["affinity"])
 	}
 	ctrl := r.container(controllerD, "cephfs-csi")
-	for _, want := range []string{"--metrics-address=:18080", "-v=5", "--cluster-name=prod"} {
+	for _, want := range []string{"--metrics-address=:18080", "-v=5", "--cluster-name=prod", "--set-metadata=false"} {
 		if !slices.Contains(args(ctrl), want) {
 			t.Errorf("controller driver args %v lack %s", args(ctrl), want)
 		}
@@ -384,6 +387,28 @@ func TestChartReleaseName(t *testing.T) {
 	jsonEq(t, "ClusterRoleBinding", map[string]any{"subjects": crb["subjects"], "roleRef": crb["roleRef"]},
 		`{"subjects":[{"kind":"ServiceAccount","name":"storage-cephfs-csi-controller","namespace":"ceph"}],
 		"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"storage-cephfs-csi-provisioner"}}`)
+}
+
+// TestChartUpdateStrategy: ceph-csi's string form, or a whole object.
+func TestChartUpdateStrategy(t *testing.T) {
+	for vals, want := range map[string]string{
+		`{"nodeplugin": {"updateStrategy": "OnDelete"}}`:                                                            `{"type":"OnDelete"}`,
+		`{"nodeplugin": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}}}}`: `{"type":"RollingUpdate","rollingUpdate":{"maxUnavailable":"10%"}}`,
+	} {
+		jsonEq(t, vals, get(t, renderWith(t, vals).obj(nodeDS), "spec", "updateStrategy"), want)
+	}
+}
+
+// TestChartRefusesCephCSINodeMountOptions: ceph-csi's node-wide mount options
+// have no counterpart flag; a values file carrying them fails with where to
+// put them instead of losing them.
+func TestChartRefusesCephCSINodeMountOptions(t *testing.T) {
+	_, err := render.Chart(chartDir(t), release, namespace, values(t, `{"nodeplugin": {"kernelmountoptions": "noatime"}}`))
+	if err == nil || !strings.Contains(err.Error(), "csiConfig[].cephFS.kernelMountOptions") {
+		t.Errorf("got %v, want a failure naming csiConfig[].cephFS.kernelMountOptions", err)
+	}
+	// Empty, as in ceph-csi's own defaults, they pass.
+	renderWith(t, `{"nodeplugin": {"kernelmountoptions": "", "fusemountoptions": "", "forcecephkernelclient": true}}`)
 }
 
 // TestChartSchemaRefuses: values.schema.json stops a typo before anything is
