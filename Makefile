@@ -1,7 +1,7 @@
 # cephfs-csi — a CSI driver for CephFS subvolumes.
 #   make run    install what is missing, boot the embedded Ceph cluster, run the driver
-#   make test   everything CI checks (lint, unit, integration, csi-sanity, the short benchmark, e2e, the kubelet
-#               and kernel-client e2e, the Reef/Tentacle matrix, the image)
+#   make test   everything CI checks (lint, the Helm chart, unit, integration, csi-sanity, the short benchmark,
+#               e2e, the kubelet and kernel-client e2e, the Reef/Tentacle matrix, the image)
 
 SHELL        := /bin/bash
 BUILD        := $(CURDIR)/_build
@@ -20,7 +20,7 @@ ENDPOINT     := unix://$(RUN_DIR)/csi.sock
 # Ceph releases make test-matrix runs the suite against (besides the host's Pacific).
 MATRIX_RELEASES ?= reef tentacle
 
-.PHONY: all build deps run test unit integration sanity lint fuzz bench bench-short e2e e2e-kubelet e2e-kernel test-matrix image image-docker cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint chart-test fuzz bench bench-short e2e e2e-kubelet e2e-kernel test-matrix image image-docker cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -62,16 +62,30 @@ run: build cluster-up
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
 		--cluster-config=$(RUN_DIR)/config.json -v=2
 
-# tests/clusterdesc and hack/image are modules of their own (outside ./...): vetted and tested here.
+# tests/clusterdesc and hack/image are modules of their own (outside ./...): vetted and tested here
+# (tests/chart, another, is vetted here and tested by chart-test).
 lint: deps
 	$(GO) vet ./...
 	cd tests/e2e && $(GO) vet ./...
+	cd tests/chart && $(GO) vet ./...
 	cd tests/clusterdesc && $(GO) vet ./... && $(GO) test -count=1 ./...
 	cd hack/image && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(GO) test -count=1 ./tests/imports/
 	shellcheck -x .ci/run $$(find . \( -path ./_build -o -path ./.git \) -prune -o -name '*.sh' -print | sort)
 	@out=$$(gofmt -l cmd pkg tests hack); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# The Helm chart (charts/cephfs-csi), in tests/chart, a module of its own (Helm and kustomize as libraries,
+# pinned in tests/chart/go.mod): rendered for several value sets and checked value by value, decoded strictly
+# into the API types, linted as `helm lint --strict` does, and compared with kustomize's render of deploy/csi,
+# deploy/csi-builtin and both without the mount holder; then the helm CLI itself (`go tool helm`, the
+# version go.mod pins, built once into Go's build cache) lints it strictly. The e2e applies its renders too
+# (server-side dry run).
+chart-test:
+	cd tests/chart && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd tests/chart && $(GO) tool helm lint --strict ../../charts/cephfs-csi && \
+		$(GO) tool helm lint --strict ../../charts/cephfs-csi \
+			--set builtinRegistration=true,mountHolder.enabled=false,storageClass.create=true,volumeSnapshotClass.create=true
 
 # The tests that need no cluster; those that need one skip without CEPHFS_CSI_CLUSTER.
 unit: deps
@@ -137,7 +151,7 @@ e2e-kernel: deps
 test-matrix: deps
 	@GO=$(GO) GOTEST_FLAGS="$(GOTEST_FLAGS)" hack/test-matrix.sh $(MATRIX_RELEASES)
 
-test: lint integration bench-short e2e e2e-kubelet e2e-kernel test-matrix image
+test: lint chart-test integration bench-short e2e e2e-kubelet e2e-kernel test-matrix image
 
 clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null

@@ -109,7 +109,8 @@ func TestKubernetes(t *testing.T) {
 }
 
 // manifests checks that the API server accepts every manifest of deploy/csi
-// and deploy/examples (server-side apply, dry run, strict field validation).
+// and deploy/examples, and charts/cephfs-csi rendered with several value sets
+// (server-side apply, dry run, strict field validation).
 // The namespace, the CRDs and the RBAC objects were applied for real by setup.
 func (s *scenario) manifests(ctx context.Context, t *testing.T) {
 	for _, dir := range []string{"csi", "examples"} {
@@ -126,6 +127,7 @@ func (s *scenario) manifests(ctx context.Context, t *testing.T) {
 			}
 		}
 	}
+	s.chartManifests(ctx, t)
 }
 
 // provision creates the driver's secret and StorageClasses and a claim, and
