@@ -49,15 +49,16 @@ type command struct {
 	run   func(ctx context.Context, c *client, args []string) error
 }
 
-var commands map[string]*command
-
-func init() {
-	commands = map[string]*command{}
+// newCommands makes the commands afresh for each run: their flags'
+// variables belong to one command line.
+func newCommands() map[string]*command {
+	commands := map[string]*command{}
 	for _, group := range [][]namedCommand{identityCommands(), volumeCommands(), nodeCommands(), snapshotCommands()} {
 		for _, nc := range group {
 			commands[nc.name] = nc.cmd
 		}
 	}
+	return commands
 }
 
 type namedCommand struct {
@@ -95,7 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state-dir", "", "where csic remembers the volumes it created and stages them (default: csic/ beside the socket)")
 	timeout := fs.Duration("timeout", 2*time.Minute, "deadline of each call")
 	jsonOut := fs.Bool("json", false, "print the driver's responses as JSON instead")
-	fs.Usage = func() { usage(fs) }
+	commands := newCommands()
+	fs.Usage = func() { usage(fs, commands) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -103,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() == 0 {
-		usage(fs)
+		usage(fs, commands)
 		return 2
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
@@ -114,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := commands[name]
 	if cmd == nil {
 		fmt.Fprintf(stderr, "csic: unknown command %q\n", name)
-		usage(fs)
+		usage(fs, commands)
 		return 2
 	}
 	display := strings.Replace(name, "-", " ", 1)
@@ -158,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func usage(fs *flag.FlagSet) {
+func usage(fs *flag.FlagSet, commands map[string]*command) {
 	w := fs.Output()
 	fmt.Fprintln(w, "usage: csic [flags] COMMAND [command flags] ARGS")
 	fmt.Fprintln(w, "\nVOLUME is the name a volume was created under here, or a volume ID. Commands:")

@@ -152,6 +152,12 @@ func (c *client) delete(ctx context.Context, arg string) error {
 	if c.json {
 		c.printJSON(resp)
 	}
+	if r.Name == "" {
+		// A mistyped name reaches the driver as an ID it does not know,
+		// and deleting an unknown volume succeeds.
+		c.printf("deleted %s (no volume was created here under that name: sent as a volume ID)\n", r.VolumeID)
+		return nil
+	}
 	c.printf("deleted %s\n", r.label())
 	return nil
 }
