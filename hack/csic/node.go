@@ -6,21 +6,49 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/cephfs-csi/cephfs-csi/hack/internal/csiargs"
 )
 
 func nodeCommands() []namedCommand {
 	var readOnly bool
-	roFlag := func(fs *flag.FlagSet) { fs.BoolVar(&readOnly, "readonly", false, "publish read-only") }
+	volumeContext := csiargs.KeyValues{}
+	ctxFlag := func(fs *flag.FlagSet) {
+		fs.Var(volumeContext, "context", "a volume context entry, key=value, over the one remembered (repeatable): "+
+			"for a volume created elsewhere, or a static one")
+	}
+	roFlag := func(fs *flag.FlagSet) {
+		ctxFlag(fs)
+		fs.BoolVar(&readOnly, "readonly", false, "publish read-only")
+	}
+	// resolve finds the volume and lays -context over its context.
+	resolve := func(c *client, arg string) (record, error) {
+		r, err := c.volume(arg)
+		if err != nil || len(volumeContext) == 0 {
+			return r, err
+		}
+		r.VolumeContext = maps.Clone(r.VolumeContext)
+		if r.VolumeContext == nil {
+			r.VolumeContext = map[string]string{}
+		}
+		maps.Copy(r.VolumeContext, volumeContext)
+		return r, nil
+	}
 	return []namedCommand{
 		{"mount", &command{
 			args: "VOLUME PATH", about: "stage the volume (under the state directory) and publish it at PATH, as the kubelet does",
 			flags: roFlag, nargs: [2]int{2, 2},
 			run: func(ctx context.Context, c *client, args []string) error {
-				return c.mount(ctx, args[0], args[1], readOnly)
+				r, err := resolve(c, args[0])
+				if err != nil {
+					return err
+				}
+				return c.mount(ctx, r, args[1], readOnly)
 			},
 		}},
 		{"unmount", &command{
@@ -30,9 +58,9 @@ func nodeCommands() []namedCommand {
 		}},
 		{"stage", &command{
 			args: "VOLUME STAGING_PATH", about: "NodeStageVolume at STAGING_PATH (made first, as the kubelet does)",
-			nargs: [2]int{2, 2},
+			flags: ctxFlag, nargs: [2]int{2, 2},
 			run: func(ctx context.Context, c *client, args []string) error {
-				r, err := c.volume(args[0])
+				r, err := resolve(c, args[0])
 				if err != nil {
 					return err
 				}
@@ -61,7 +89,7 @@ func nodeCommands() []namedCommand {
 			args: "VOLUME STAGING_PATH TARGET", about: "NodePublishVolume of a staged volume at TARGET",
 			flags: roFlag, nargs: [2]int{3, 3},
 			run: func(ctx context.Context, c *client, args []string) error {
-				r, err := c.volume(args[0])
+				r, err := resolve(c, args[0])
 				if err != nil {
 					return err
 				}
@@ -166,11 +194,7 @@ func (c *client) unpublish(ctx context.Context, r record, target string) error {
 
 // mount stages and publishes; when publishing fails it unstages again, so
 // that nothing is left half done.
-func (c *client) mount(ctx context.Context, arg, target string, readOnly bool) error {
-	r, err := c.volume(arg)
-	if err != nil {
-		return err
-	}
+func (c *client) mount(ctx context.Context, r record, target string, readOnly bool) error {
 	staging := c.stagingPath(r.VolumeID)
 	if err := c.stage(ctx, r, staging); err != nil {
 		return errors.Join(err, removeDir(staging))

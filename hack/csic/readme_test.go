@@ -233,6 +233,7 @@ func TestCommands(t *testing.T) {
 	dir := t.TempDir()
 	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "pods", "target")
 	t.Cleanup(func() {
+		h.csic(t, "-state-dir", filepath.Join(dir, "state"), "unmount", vol, filepath.Join(dir, "elsewhere"))
 		h.csic(t, "unpublish", vol, target)
 		h.csic(t, "unstage", vol, staging)
 		h.csic(t, "unmount", restored, filepath.Join(dir, restored))
@@ -241,7 +242,8 @@ func TestCommands(t *testing.T) {
 		h.csic(t, "delete", vol)
 	})
 
-	id := field(t, h.must(t, "create", vol, "256Mi"), "id")
+	created := h.must(t, "create", vol, "256Mi")
+	id := field(t, created, "id")
 	h.must(t, "stage", vol, staging)
 	h.must(t, "publish", vol, staging, target)
 	if err := os.WriteFile(filepath.Join(target, "data"), []byte("kept\n"), 0o600); err != nil {
@@ -290,6 +292,22 @@ func TestCommands(t *testing.T) {
 	case !listed && (code != 1 || !strings.Contains(stderr, "ListVolumes: Unimplemented: ")):
 		t.Errorf("list without LIST_VOLUMES: exit %d, %q; want Unimplemented", code, stderr)
 	}
+
+	// The same volume by ID from a state directory that knows nothing of
+	// it: the volume context comes from -context, as for a volume created
+	// elsewhere.
+	path, fsName, _ := strings.Cut(field(t, created, "path"), " (in filesystem ")
+	elsewhere := filepath.Join(dir, "elsewhere")
+	h.must(t, "-state-dir", filepath.Join(dir, "state"), "mount", id, elsewhere, "-readonly",
+		"-context", "clusterID="+runfiles.ClusterID, "-context", "fsName="+strings.TrimSuffix(fsName, ")"),
+		"-context", "subvolumePath="+path)
+	if data, err := os.ReadFile(filepath.Join(elsewhere, "data")); err != nil || string(data) != "kept\n" {
+		t.Errorf("mounted by ID with -context: %q, %v", data, err)
+	}
+	if err := os.WriteFile(filepath.Join(elsewhere, "more"), nil, 0o600); err == nil {
+		t.Errorf("mount -readonly: the mount takes writes")
+	}
+	h.must(t, "-state-dir", filepath.Join(dir, "state"), "unmount", id, elsewhere)
 
 	h.must(t, "unpublish", vol, target)
 	h.must(t, "unstage", vol, staging)
