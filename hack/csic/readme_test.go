@@ -232,8 +232,11 @@ func TestCommands(t *testing.T) {
 	vol, snap, restored := h.unique("vol"), h.unique("snap"), h.unique("restored")
 	dir := t.TempDir()
 	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "pods", "target")
+	var id string
 	t.Cleanup(func() {
-		h.csic(t, "-state-dir", filepath.Join(dir, "state"), "unmount", vol, filepath.Join(dir, "elsewhere"))
+		if id != "" {
+			h.csic(t, "-state-dir", filepath.Join(dir, "state"), "unmount", id, filepath.Join(dir, "elsewhere"))
+		}
 		h.csic(t, "unpublish", vol, target)
 		h.csic(t, "unstage", vol, staging)
 		h.csic(t, "unmount", restored, filepath.Join(dir, restored))
@@ -243,7 +246,7 @@ func TestCommands(t *testing.T) {
 	})
 
 	created := h.must(t, "create", vol, "256Mi")
-	id := field(t, created, "id")
+	id = field(t, created, "id")
 	h.must(t, "stage", vol, staging)
 	h.must(t, "publish", vol, staging, target)
 	if err := os.WriteFile(filepath.Join(target, "data"), []byte("kept\n"), 0o600); err != nil {
