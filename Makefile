@@ -58,7 +58,11 @@ test-clusters: cluster-up
 # Runs the driver in the foreground (Ctrl-C stops it) on the embedded cluster.
 run: build cluster-up
 	@$(GO) run ./hack/runconfig $(CLUSTER_DIR) $(RUN_DIR)
-	@echo "cephfs-csi: listening on $(ENDPOINT) — try: go run ./hack/csic -endpoint $(ENDPOINT) probe (secrets for CSI calls: $(RUN_DIR)/secrets.yaml)"
+	@echo "cephfs-csi: listening on $(ENDPOINT); in another terminal, as root, in $(CURDIR):"
+	@echo "  go run ./hack/csic create demo 1Gi"
+	@echo "  go run ./hack/csic mount demo /mnt/demo"
+	@echo "  df -h /mnt/demo"
+	@echo "(go run ./hack/csic -h: every command; README.md: \"First five minutes\")"
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
 		--cluster-config=$(RUN_DIR)/config.json -v=2
 

@@ -4,13 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/cephfs-csi/cephfs-csi/hack/internal/csiargs"
 )
 
 // Options are the command line.
@@ -18,7 +16,7 @@ type Options struct {
 	Endpoint      string
 	Params        map[string]string // StorageClass parameters
 	SnapParams    map[string]string // VolumeSnapshotClass parameters
-	Secrets       Secrets
+	Secrets       csiargs.Secrets
 	ClusterConfig string // ceph-csi's config.json: for the floor; empty = no floor
 	ClusterID     string
 	FSName        string
@@ -39,14 +37,14 @@ type Options struct {
 }
 
 func parseOptions(args []string) (*Options, error) {
-	o := &Options{Params: map[string]string{}, SnapParams: map[string]string{}, Secrets: Secrets{all: map[string]string{}}}
+	o := &Options{Params: map[string]string{}, SnapParams: map[string]string{}, Secrets: csiargs.NewSecrets()}
 	fs := flag.NewFlagSet("csibench", flag.ContinueOnError)
 	fs.StringVar(&o.Endpoint, "endpoint", "", "the driver's CSI endpoint: unix:///path/to/csi.sock (required)")
 	paramFile := fs.String("parameters", "", "YAML file of StorageClass parameters (key: value)")
-	fs.Var(keyValues(o.Params), "param", "a StorageClass parameter, key=value (repeatable; wins over --parameters)")
-	fs.Var(keyValues(o.SnapParams), "snapshot-param", "a VolumeSnapshotClass parameter, key=value (repeatable)")
+	fs.Var(csiargs.KeyValues(o.Params), "param", "a StorageClass parameter, key=value (repeatable; wins over --parameters)")
+	fs.Var(csiargs.KeyValues(o.SnapParams), "snapshot-param", "a VolumeSnapshotClass parameter, key=value (repeatable)")
 	secretFile := fs.String("secrets", "", "YAML file of CSI secrets: csi-sanity's format (CreateVolumeSecret: {key: value}, ...) or one flat map for every call")
-	fs.Var(keyValues(o.Secrets.all), "secret", "a secret sent with every call, key=value (repeatable; wins over --secrets; visible to ps: keys belong in --secrets)")
+	fs.Var(o.Secrets.Flag(), "secret", "a secret sent with every call, key=value (repeatable; wins over --secrets; visible to ps: keys belong in --secrets)")
 	fs.StringVar(&o.ClusterConfig, "cluster-config", "", "cluster config (ceph-csi's config.json) for the floor measured straight through go-ceph and ceph-fuse; empty = no floor")
 	fs.StringVar(&o.ClusterID, "cluster-id", "", "the floor's cluster in --cluster-config (default: the clusterID parameter)")
 	fs.StringVar(&o.FSName, "fs", "", "the floor's filesystem (default: the fsName parameter)")
@@ -77,7 +75,7 @@ func parseOptions(args []string) (*Options, error) {
 	if o.Concurrency, err = parseInts(*conc); err != nil {
 		return nil, fmt.Errorf("--concurrency: %w", err)
 	}
-	if o.Capacity, err = parseSize(*capacity); err != nil {
+	if o.Capacity, err = csiargs.ParseSize(*capacity); err != nil {
 		return nil, fmt.Errorf("--capacity: %w", err)
 	}
 	if o.Count < 1 || o.Staged < 1 || o.Clones < 0 || o.DataMiB < 0 || o.Scale < 0 {
@@ -87,12 +85,12 @@ func parseOptions(args []string) (*Options, error) {
 		return nil, fmt.Errorf("--capacity %d bytes cannot hold the data path's two files of %d MiB", o.Capacity, o.DataMiB)
 	}
 	if *paramFile != "" {
-		if err := mergeFlatFile(*paramFile, o.Params); err != nil {
+		if err := csiargs.MergeFlatFile(*paramFile, o.Params); err != nil {
 			return nil, fmt.Errorf("--parameters: %w", err)
 		}
 	}
 	if *secretFile != "" {
-		if err := o.Secrets.load(*secretFile); err != nil {
+		if err := o.Secrets.Load(*secretFile); err != nil {
 			return nil, fmt.Errorf("--secrets: %w", err)
 		}
 	}
@@ -108,110 +106,6 @@ func parseOptions(args []string) (*Options, error) {
 	return o, nil
 }
 
-// Secrets are the CSI secrets of each call, by csi-sanity's names
-// (CreateVolumeSecret, NodeStageVolumeSecret, ...), and those sent with
-// every call.
-type Secrets struct {
-	byCall map[string]map[string]string
-	all    map[string]string
-}
-
-// For returns the secrets of one call (csi-sanity's name for it).
-func (s Secrets) For(call string) map[string]string {
-	out := maps.Clone(s.byCall[call])
-	if out == nil {
-		out = map[string]string{}
-	}
-	maps.Copy(out, s.all)
-	return out
-}
-
-// load reads either csi-sanity's file (a map of maps) or one flat map that
-// applies to every call. Flags already given win over the file.
-func (s *Secrets) load(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		// Not quoted: the file holds keys.
-		return fmt.Errorf("%s is not a YAML map", path)
-	}
-	flags := maps.Clone(s.all)
-	for k, v := range doc {
-		switch v := v.(type) {
-		case map[string]any:
-			m, err := stringMap(v)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %w", path, k, err)
-			}
-			if s.byCall == nil {
-				s.byCall = map[string]map[string]string{}
-			}
-			s.byCall[k] = m
-		case string:
-			s.all[k] = v
-		default:
-			return fmt.Errorf("%s: %s: want a string or a map of strings", path, k)
-		}
-	}
-	maps.Copy(s.all, flags)
-	return nil
-}
-
-// mergeFlatFile reads a YAML map of strings into m, where m's keys win.
-func mergeFlatFile(path string, m map[string]string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	file, err := stringMap(doc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	for k, v := range file {
-		if _, set := m[k]; !set {
-			m[k] = v
-		}
-	}
-	return nil
-}
-
-// stringMap takes a YAML map's scalar values as strings ("1" for 1).
-func stringMap(m map[string]any) (map[string]string, error) {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		switch v := v.(type) {
-		case string:
-			out[k] = v
-		case int, float64, bool:
-			out[k] = fmt.Sprint(v)
-		default:
-			return nil, fmt.Errorf("%s: want a string", k)
-		}
-	}
-	return out, nil
-}
-
-// keyValues is a repeatable key=value flag.
-type keyValues map[string]string
-
-func (kv keyValues) String() string { return fmt.Sprintf("%d values", len(kv)) }
-
-func (kv keyValues) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return errors.New("want key=value")
-	}
-	kv[k] = v
-	return nil
-}
-
 // parseInts reads "1,8,32".
 func parseInts(s string) ([]int, error) {
 	var out []int
@@ -223,24 +117,4 @@ func parseInts(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// parseSize reads a byte count with an optional Ki, Mi, Gi or Ti suffix.
-func parseSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		shift  uint
-	}{{"Ki", 10}, {"Mi", 20}, {"Gi", 30}, {"Ti", 40}}
-	shift := uint(0)
-	for _, u := range units {
-		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, shift = rest, u.shift
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 || n > (1<<62)>>shift {
-		return 0, fmt.Errorf("%q: want a positive size such as 1Gi", s)
-	}
-	return n << shift, nil
 }

@@ -110,20 +110,3 @@ func TestOptionsErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		in   string
-		want int64
-	}{{"1Gi", 1 << 30}, {"512Mi", 512 << 20}, {"4096", 4096}, {"2Ti", 2 << 40}, {"1Ki", 1024}} {
-		if got, err := parseSize(tt.in); err != nil || got != tt.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-	for _, in := range []string{"", "0", "-1Gi", "1G", "Gi", "99999999999Ti"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) accepted", in)
-		}
-	}
-}

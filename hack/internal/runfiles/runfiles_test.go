@@ -1,4 +1,4 @@
-package main
+package runfiles
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestRun(t *testing.T) {
+func TestWrite(t *testing.T) {
 	clusterDir, runDir := t.TempDir(), filepath.Join(t.TempDir(), "run")
 	desc := map[string]any{
 		"version": 1, "name": "t", "dir": clusterDir, "conf": clusterDir + "/ceph.conf",
@@ -25,7 +25,7 @@ func TestRun(t *testing.T) {
 	}
 	// A second run replaces the files (and fixes modes) of the first.
 	for range 2 {
-		if err := run(clusterDir, runDir); err != nil {
+		if err := Write(clusterDir, runDir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,14 +50,14 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: mode %v, want 0600", name, fi.Mode().Perm())
 		}
 	}
-	if n := strings.Count(mustRead(t, filepath.Join(runDir, "secrets.yaml")), "adminID: admin"); n != len(secretRPCs) {
-		t.Errorf("secrets.yaml has %d entries, want %d", n, len(secretRPCs))
+	if n := strings.Count(mustRead(t, filepath.Join(runDir, "secrets.yaml")), "adminID: admin"); n != len(SecretRPCs) {
+		t.Errorf("secrets.yaml has %d entries, want %d", n, len(SecretRPCs))
 	}
 }
 
-func TestRunNoDescriptor(t *testing.T) {
+func TestWriteNoDescriptor(t *testing.T) {
 	clusterDir := t.TempDir()
-	err := run(clusterDir, filepath.Join(t.TempDir(), "run"))
+	err := Write(clusterDir, filepath.Join(t.TempDir(), "run"))
 	if err == nil || !strings.Contains(err.Error(), "cluster.json") {
 		t.Errorf("run without a descriptor: %v, want an error naming cluster.json", err)
 	}
