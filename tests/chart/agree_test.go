@@ -37,6 +37,8 @@ func TestChartAgreesWithKustomize(t *testing.T) {
 	csi := filepath.Join(repo, "deploy", "csi")
 	builtin := filepath.Join(repo, "deploy", "csi-builtin")
 	withoutHolder := filepath.Join(repo, "deploy", "without-mount-holder")
+	capacity := filepath.Join(repo, "deploy", "capacity")
+	healthMonitor := filepath.Join(repo, "deploy", "health-monitor")
 	for _, tc := range []struct {
 		name      string
 		values    string
@@ -51,6 +53,9 @@ func TestChartAgreesWithKustomize(t *testing.T) {
 		{"deploy/csi-builtin without-mount-holder",
 			`{"createNamespace": true, "builtinRegistration": true, "mountHolder": {"enabled": false}}`,
 			func() (string, error) { return render.KustomizeWith(builtin, withoutHolder) }},
+		{"deploy/csi capacity health-monitor",
+			`{"createNamespace": true, "provisioner": {"capacity": {"enabled": true}, "healthMonitor": {"enabled": true}}}`,
+			func() (string, error) { return render.KustomizeWith(csi, capacity, healthMonitor) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := tc.kustomize()
