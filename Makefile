@@ -64,7 +64,7 @@ run: build cluster-up
 	@echo "  df -h /mnt/demo"
 	@echo "(go run ./hack/csic -h: every command; README.md: \"First five minutes\")"
 	@exec $(BIN) --mode=all --endpoint=$(ENDPOINT) --nodeid=$$(hostname) \
-		--cluster-config=$(RUN_DIR)/config.json -v=2
+		--cluster-config=$(RUN_DIR)/config.json --controller-secret-dir=$(RUN_DIR)/controller-secret -v=2
 
 # tests/clusterdesc and hack/image are modules of their own (outside ./...): vetted and tested here
 # (tests/chart, another, is vetted here and tested by chart-test).

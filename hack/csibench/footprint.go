@@ -10,9 +10,14 @@ import (
 	"strings"
 )
 
-// Memory is a process's resident set size now and at its peak, in bytes.
+// Memory is a process's resident set size now and at its peak, and how the
+// resident set divides into anonymous memory (heap, stacks, C allocations:
+// what the process itself holds) and file-backed pages (the code and
+// read-only data of its binary and libraries, shared with every process
+// that maps the same files and dropped first under memory pressure), in
+// bytes. Anon and File are 0 on kernels older than 4.5.
 type Memory struct {
-	RSS, Peak int64
+	RSS, Peak, Anon, File int64
 }
 
 // processMemory reads /proc/PID/status.
@@ -24,32 +29,31 @@ func processMemory(pid int) (Memory, error) {
 	return parseStatus(data)
 }
 
-// parseStatus reads VmRSS and VmHWM (in kB) from a /proc/PID/status.
+// parseStatus reads VmRSS, VmHWM, RssAnon and RssFile (in kB) from a
+// /proc/PID/status; the first two must be there.
 func parseStatus(data []byte) (Memory, error) {
 	var m Memory
-	found := 0
+	fields := map[string]*int64{"VmRSS": &m.RSS, "VmHWM": &m.Peak, "RssAnon": &m.Anon, "RssFile": &m.File}
+	found := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		key, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		dst, known := fields[key]
+		if !ok || !known {
 			continue
 		}
-		fields := strings.Fields(value)
-		if len(fields) != 2 || fields[1] != "kB" {
+		words := strings.Fields(value)
+		if len(words) != 2 || words[1] != "kB" {
 			return Memory{}, fmt.Errorf("%s: unexpected %q", key, value)
 		}
-		kb, err := strconv.ParseInt(fields[0], 10, 64)
+		kb, err := strconv.ParseInt(words[0], 10, 64)
 		if err != nil {
 			return Memory{}, fmt.Errorf("%s: %w", key, err)
 		}
-		if key == "VmRSS" {
-			m.RSS = kb << 10
-		} else {
-			m.Peak = kb << 10
-		}
-		found++
+		*dst = kb << 10
+		found[key] = true
 	}
-	if found != 2 {
+	if !found["VmRSS"] || !found["VmHWM"] {
 		return Memory{}, fmt.Errorf("no VmRSS and VmHWM (a kernel thread, or a process that has exited)")
 	}
 	return m, nil

@@ -7,13 +7,18 @@ import (
 
 func TestParseStatus(t *testing.T) {
 	t.Parallel()
-	status := "Name:\tcephfs-csi\nVmPeak:\t 1000 kB\nVmHWM:\t   47000 kB\nVmRSS:\t   45000 kB\nThreads:\t12\n"
+	status := "Name:\tcephfs-csi\nVmPeak:\t 1000 kB\nVmHWM:\t   47000 kB\nVmRSS:\t   45000 kB\n" +
+		"RssAnon:\t   17000 kB\nRssFile:\t   28000 kB\nRssShmem:\t       0 kB\nThreads:\t12\n"
 	m, err := parseStatus([]byte(status))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.RSS != 45000<<10 || m.Peak != 47000<<10 {
-		t.Errorf("got %+v", m)
+	if want := (Memory{RSS: 45000 << 10, Peak: 47000 << 10, Anon: 17000 << 10, File: 28000 << 10}); m != want {
+		t.Errorf("got %+v, want %+v", m, want)
+	}
+	// Kernels before 4.5 have no RssAnon/RssFile.
+	if m, err := parseStatus([]byte("VmHWM:\t2 kB\nVmRSS:\t1 kB\n")); err != nil || m != (Memory{RSS: 1 << 10, Peak: 2 << 10}) {
+		t.Errorf("without RssAnon/RssFile: %+v, %v", m, err)
 	}
 	for _, bad := range []string{"Name:\tkthreadd\n", "VmRSS:\t12 MB\nVmHWM:\t1 kB\n", "VmRSS:\tx kB\nVmHWM:\t1 kB\n"} {
 		if _, err := parseStatus([]byte(bad)); err == nil {

@@ -118,7 +118,8 @@ func (b *Bench) measure(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("driver process %d: %w", b.opts.DriverPID, err)
 		}
-		b.report.Memory = append(b.report.Memory, MemRow{Name: "driver, idle", Bytes: m.RSS})
+		b.report.Memory = append(b.report.Memory, MemRow{Name: "driver, idle", Bytes: m.RSS},
+			MemRow{Name: "driver, idle: anonymous", Bytes: m.Anon})
 	}
 	steps := []func(context.Context) error{b.createDelete, b.expand, b.snapshots, b.node, b.staged, b.dataPath}
 	if b.opts.Scale > 0 {
@@ -135,6 +136,8 @@ func (b *Bench) measure(ctx context.Context) error {
 		if m, merr := processMemory(b.opts.DriverPID); merr == nil {
 			b.report.Memory = append(b.report.Memory,
 				MemRow{Name: "driver, after the run", Bytes: m.RSS},
+				MemRow{Name: "driver, after the run: anonymous", Bytes: m.Anon},
+				MemRow{Name: "driver, after the run: file-backed (code)", Bytes: m.File},
 				MemRow{Name: "driver, peak (VmHWM)", Bytes: m.Peak})
 		} else if err == nil {
 			err = fmt.Errorf("driver process %d: %w", b.opts.DriverPID, merr)

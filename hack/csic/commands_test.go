@@ -44,6 +44,7 @@ func startAsMakeRun(t *testing.T) *harness {
 	h.clients = h.cluster.StartDriver(t, func(o *driver.Options) {
 		o.Endpoint = "unix://" + filepath.Join(h.runDir, runfiles.Socket)
 		o.ClusterConfig = filepath.Join(h.runDir, runfiles.Config)
+		o.ControllerSecretDir = filepath.Join(h.runDir, runfiles.ControllerSecretDir)
 	})
 	t.Chdir(repo)
 	var b [4]byte

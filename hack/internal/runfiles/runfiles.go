@@ -1,7 +1,9 @@
 // Package runfiles writes what `make run` needs to serve the embedded
 // cluster and talk to it, in RUN_DIR: the driver's cluster config
 // (config.json), and the CSI secrets (secrets.yaml, csi-sanity's --csi.secrets
-// format) and StorageClass parameters (parameters.yaml) that hack/csic sends.
+// format) and StorageClass parameters (parameters.yaml) that hack/csic sends,
+// and the controller's own credential (controller-secret/, the driver's
+// --controller-secret-dir: ListVolumes and GetCapacity carry no secrets).
 // The driver serves on RUN_DIR/csi.sock.
 package runfiles
 
@@ -20,6 +22,8 @@ const (
 	Config     = "config.json"
 	Secrets    = "secrets.yaml"
 	Parameters = "parameters.yaml"
+	// ControllerSecretDir holds adminID and adminKey, as a mounted Secret does.
+	ControllerSecretDir = "controller-secret"
 )
 
 // ClusterID names the embedded cluster in the files written.
@@ -55,6 +59,16 @@ func Write(clusterDir, runDir string) error {
 		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", rpc, c.AdminKey)
 	}
 	if err := writeFile(filepath.Join(runDir, Secrets), secrets.String()); err != nil {
+		return err
+	}
+	own := filepath.Join(runDir, ControllerSecretDir)
+	if err := os.MkdirAll(own, 0o700); err != nil {
+		return fmt.Errorf("controller secret dir: %w", err)
+	}
+	if err := writeFile(filepath.Join(own, "adminID"), "admin"); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(own, "adminKey"), c.AdminKey); err != nil {
 		return err
 	}
 	return writeFile(filepath.Join(runDir, Parameters), fmt.Sprintf("clusterID: %s\nfsName: %s\n", ClusterID, c.FS))

@@ -36,6 +36,9 @@ func TestWrite(t *testing.T) {
 		"config.json":     `"monitors": [` + "\n" + `      "v2:127.0.0.1:3301"`,
 		"secrets.yaml":    "NodeStageVolumeSecret:\n  adminID: admin\n  adminKey: AQBzZXJ2ZXIta2V5LW5vdC1yZWFsLTAwMDAwMA==\n",
 		"parameters.yaml": "clusterID: embedded\nfsName: myfs\n",
+		// The controller's own credential, files as a mounted Secret has them.
+		"controller-secret/adminID":  "admin",
+		"controller-secret/adminKey": "AQBzZXJ2ZXIta2V5LW5vdC1yZWFsLTAwMDAwMA==",
 	}
 	for name, fragment := range want {
 		path := filepath.Join(runDir, name)
