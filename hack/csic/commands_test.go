@@ -109,7 +109,8 @@ func TestCommands(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(target, "data"), []byte("kept\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out := h.must(t, "stats", id, target); !strings.Contains(out, "bytes ") || !strings.Contains(out, "256 MiB in all") {
+	if out := h.must(t, "stats", id, target); !strings.Contains(out, "bytes ") || !strings.Contains(out, "256 MiB in all") ||
+		!strings.Contains(out, "inodes ") || strings.Contains(out, "-1") {
 		t.Errorf("stats by ID:\n%s", out)
 	}
 

@@ -270,6 +270,11 @@ func (c *client) stats(ctx context.Context, arg, path string) error {
 			c.printf("bytes      %s used, %s available, %s in all\n",
 				csiargs.FormatSize(u.GetUsed()), csiargs.FormatSize(u.GetAvailable()), csiargs.FormatSize(u.GetTotal()))
 		case csi.VolumeUsage_INODES:
+			if u.GetTotal() == 0 {
+				// CephFS sets no limit on files (no total, no available).
+				c.printf("inodes     %d used, no limit\n", u.GetUsed())
+				break
+			}
 			c.printf("inodes     %d used, %d available, %d in all\n", u.GetUsed(), u.GetAvailable(), u.GetTotal())
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -62,10 +63,27 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	return &csi.NodeGetVolumeStatsResponse{
 		Usage: []*csi.VolumeUsage{
 			{Unit: csi.VolumeUsage_BYTES, Total: total, Available: avail, Used: total - free},
-			{Unit: csi.VolumeUsage_INODES, Total: int64(st.Files), Available: int64(st.Ffree), Used: int64(st.Files) - int64(st.Ffree)},
+			inodeUsage(st.Files, st.Ffree),
 		},
 		VolumeCondition: &csi.VolumeCondition{Abnormal: false, Message: "volume is mounted and answers"},
 	}, nil
+}
+
+// noInodeLimit is the free inode count CephFS gives statfs (ceph-fuse
+// 16.2.15, seen; the kernel client's statfs sets -1 too): files have no
+// limit there.
+const noInodeLimit = ^uint64(0)
+
+// inodeUsage turns statfs's inode counts into the CSI's. Without a limit
+// f_files counts the files and directories below the volume's root: used,
+// with neither a total nor an available count (0, which the CSI leaves
+// "unknown"), rather than -1 available and one more used than exist.
+func inodeUsage(files, ffree uint64) *csi.VolumeUsage {
+	if ffree == noInodeLimit || ffree > files {
+		return &csi.VolumeUsage{Unit: csi.VolumeUsage_INODES, Used: int64(min(files, math.MaxInt64))}
+	}
+	return &csi.VolumeUsage{Unit: csi.VolumeUsage_INODES, Total: int64(min(files, math.MaxInt64)),
+		Available: int64(ffree), Used: int64(files - ffree)}
 }
 
 func abnormal(msg string) *csi.NodeGetVolumeStatsResponse {

@@ -167,6 +167,12 @@ func TestNodeLifecycle(t *testing.T) {
 	if total := st.GetUsage()[0].GetTotal(); total != 200<<20 {
 		t.Errorf("stats total = %d, want the quota %d", total, 200<<20)
 	}
+	// The volume's root holds one file: CephFS has no inode limit, so the
+	// count is used only (ceph-fuse's statfs says 2^64-1 free).
+	if inodes := st.GetUsage()[1]; inodes.GetUnit() != csi.VolumeUsage_INODES || inodes.GetUsed() < 1 ||
+		inodes.GetAvailable() != 0 || inodes.GetTotal() != 0 {
+		t.Errorf("inode usage %v: want used ≥ 1, no total or available", inodes)
+	}
 	if _, err := drv.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: id, VolumePath: dir}); status.Code(err) != codes.NotFound {
 		t.Errorf("stats of a non-mount: %v, want NotFound", err)
 	}
