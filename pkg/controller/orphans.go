@@ -60,9 +60,9 @@ type OrphanOptions struct {
 	MinAge time.Duration
 	// Now is the time ages are measured from (zero: the clock).
 	Now time.Time
-	// Clusters and Filesystems restrict the report (empty: all of the
-	// config, all of each cluster). Groups are looked at besides the
-	// cluster config's group and those the driver's records name.
+	// Clusters, Filesystems and Groups restrict the report (empty: all of
+	// the config; every filesystem of each cluster; the cluster config's
+	// group and those the driver's records name).
 	Clusters, Filesystems, Groups []string
 	// IncludeUnclaimed reports StatusUnknown subvolumes and snapshots as
 	// orphans.
@@ -218,11 +218,14 @@ func (o *Orphans) scanFilesystem(ctx context.Context, sess Session, cluster *con
 	seen := map[string]bool{} // "group/subvolume" not retained, "group/subvolume@snapshot"
 	var out []OrphanItem
 	add := func(it *OrphanItem) {
-		if it != nil {
+		if it != nil && o.inScope(idx, it.Group) {
 			out = append(out, *it)
 		}
 	}
 	for _, group := range idx.groups(o.Options.Groups) {
+		if !o.inScope(idx, group) {
+			continue
+		}
 		subs, err := sess.ListSubvolumes(ctx, fsName, group)
 		if err != nil {
 			return nil, err
@@ -286,6 +289,15 @@ func (o *Orphans) scanFilesystem(ctx context.Context, sess Session, cluster *con
 		add(it)
 	}
 	return out, nil
+}
+
+// inScope tells whether a group is in the report's scope; "" (a journal
+// entry that names nothing) counts as the cluster config's group, ceph-csi's.
+func (o *Orphans) inScope(idx *orphanIndex, group string) bool {
+	if group == "" {
+		group = idx.cluster.SubvolumeGroup()
+	}
+	return len(o.Options.Groups) == 0 || slices.Contains(o.Options.Groups, group)
 }
 
 // existence answers whether a subvolume (not retained) or a snapshot is

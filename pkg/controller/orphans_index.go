@@ -133,10 +133,13 @@ func readJournal(ctx context.Context, sess Session, fsName, ns string, kind ceph
 	return out, nil
 }
 
-// groups are the subvolume groups to list: the cluster config's (ceph-csi's
-// and the driver's default), those the driver's records name (a
-// StorageClass may name another), and extra.
-func (idx *orphanIndex) groups(extra []string) []string {
+// groups are the subvolume groups to list: only, when given, those; else
+// the cluster config's (ceph-csi's and the driver's default) and those the
+// driver's records name (a StorageClass may name another).
+func (idx *orphanIndex) groups(only []string) []string {
+	if len(only) > 0 {
+		return only
+	}
 	set := map[string]bool{idx.cluster.SubvolumeGroup(): true}
 	for k := range idx.claims {
 		g, _, _ := strings.Cut(k, "/")
@@ -146,9 +149,6 @@ func (idx *orphanIndex) groups(extra []string) []string {
 		if s, err := volumeid.DecodeSnapshot(r.ID); err == nil {
 			set[s.Group] = true
 		}
-	}
-	for _, g := range extra {
-		set[g] = true
 	}
 	out := make([]string, 0, len(set))
 	for g := range set {

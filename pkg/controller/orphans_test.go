@@ -298,3 +298,15 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestOrphanReportGroups: a group restricts the report to what is in it.
+func TestOrphanReportGroups(t *testing.T) {
+	t.Parallel()
+	w := newOrphanWorld(t)
+	o := w.orphans(t, false)
+	o.Options.Groups = []string{"other"}
+	items, err := o.Scan(context.Background())
+	if err != nil || len(items) != 0 {
+		t.Fatalf("group other: %v, %v; want nothing", items, err)
+	}
+}

@@ -74,7 +74,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&o.user, "id", "admin", "CephX user of --keyring, without client.")
 	fs.Var(&o.clusters, "cluster-id", "look at this cluster of the config only (repeat or comma-separate; default all)")
 	fs.Var(&o.filesystems, "fs", "look at this filesystem only (repeat or comma-separate; default every filesystem)")
-	fs.Var(&o.groups, "group", "also list this subvolume group (the config's group and those the driver's records name always are)")
+	fs.Var(&o.groups, "group", "look at this subvolume group only (repeat or comma-separate; default the config's group and every group the driver's records name)")
 	fs.DurationVar(&o.minAge, "min-age", time.Hour, "anything younger is reported in progress, never removed: it may belong to a create still running")
 	fs.BoolVar(&o.includeUnclaimed, "include-unclaimed", false, "report subvolumes and snapshots that neither the driver's records nor ceph-csi's journal name as orphans (default: unknown, left alone)")
 	fs.BoolVar(&o.remove, "delete", false, "remove the orphans listed, each checked again just before")
