@@ -1,4 +1,5 @@
-// Command cephfs-csi is a CSI driver for CephFS subvolumes.
+// Command cephfs-csi is a CSI driver for CephFS subvolumes; `cephfs-csi
+// orphans` reports (and removes) what no live volume accounts for.
 package main
 
 import (
@@ -12,9 +13,17 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
+	"github.com/cephfs-csi/cephfs-csi/pkg/orphans"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "orphans" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := orphans.Main(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		klog.Flush()
+		os.Exit(code)
+	}
 	opts := driver.DefaultOptions()
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	klog.InitFlags(fs)

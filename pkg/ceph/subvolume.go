@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ceph/go-ceph/cephfs/admin"
 
@@ -29,6 +30,9 @@ type Subvolume struct {
 	UID, GID int
 	State    string
 	Retained bool // deleted with its snapshots kept
+	// Created is Ceph's created_at (zero for a retained subvolume, whose
+	// info has none).
+	Created time.Time
 }
 
 // CreateSubvolume creates a subvolume. Ceph's create succeeds on an existing
@@ -72,6 +76,7 @@ func (a *Admin) SubvolumeInfo(ctx context.Context, fsName, group, name string) (
 		State:    string(info.State),
 		Retained: info.State == admin.StateSnapRetained,
 		Used:     int64(info.BytesUsed),
+		Created:  info.CreatedAt.Time,
 	}
 	if q, ok := info.BytesQuota.(admin.ByteCount); ok {
 		sv.Size = int64(q)

@@ -90,6 +90,15 @@ type Metadata interface {
 	SetSnapshotMetadata(ctx context.Context, fsName, group, subvolume, snapshot string, md map[string]string) error
 }
 
+// Inventory lists what a filesystem holds, for the orphan report
+// (orphans.go); no RPC lists subvolumes or snapshots.
+type Inventory interface {
+	ListSubvolumes(ctx context.Context, fsName, group string) ([]string, error)
+	ListSnapshots(ctx context.Context, fsName, group, subvolume string) ([]string, error)
+	SnapshotInfo(ctx context.Context, fsName, group, subvolume, name string) (*ceph.SnapshotState, error)
+	CephCSIDirectory(ctx context.Context, fsName, namespace string, kind ceph.CephCSIKind) (map[string]string, error)
+}
+
 // Session is one RPC's connection to a cluster as one CephX user: every
 // role, released when the RPC is done.
 type Session interface {
@@ -101,6 +110,7 @@ type Session interface {
 	CephCSIJournal
 	Metadata
 	Usage
+	Inventory
 	Release()
 }
 

@@ -224,7 +224,8 @@ func TestCephCSIVolumes(t *testing.T) {
 	if _, err := s.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: secrets}); err != nil {
 		t.Fatalf("delete a ceph-csi volume: %v", err)
 	}
-	if len(f.CephCSI) != 0 || len(f.Subvolumes) != 0 {
+	// Its snapshot keeps it, retained, as Ceph does.
+	if sv := f.Subvolumes["myfs/csi/csi-vol-"+uuid]; len(f.CephCSI) != 0 || len(f.Subvolumes) != 1 || !sv.Retained {
 		t.Errorf("left behind: journal %v, subvolumes %v", f.CephCSI, f.Subvolumes)
 	}
 	// Gone from the journal: a volume that does not exist.

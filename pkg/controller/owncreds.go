@@ -46,7 +46,12 @@ func (s *Server) ownSecrets(cluster *config.Cluster) (map[string]string, error) 
 	if s.opts.SecretDir == "" {
 		return nil, fmt.Errorf("%w: the controller has no credential of its own (--controller-secret-dir)", contract.ErrFailedPrecondition)
 	}
-	dir := s.opts.SecretDir
+	return SecretsFromDir(s.opts.SecretDir, cluster)
+}
+
+// SecretsFromDir reads a credential directory laid out as the controller's
+// (--controller-secret-dir) for a cluster: the orphan report takes the same.
+func SecretsFromDir(dir string, cluster *config.Cluster) (map[string]string, error) {
 	if filepath.IsLocal(cluster.ClusterID) {
 		if st, err := os.Stat(filepath.Join(dir, cluster.ClusterID)); err == nil && st.IsDir() {
 			dir = filepath.Join(dir, cluster.ClusterID)

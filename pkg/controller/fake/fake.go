@@ -4,6 +4,7 @@ package fake
 
 import (
 	"sync"
+	"time"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 )
@@ -32,6 +33,13 @@ type Session struct {
 	// Metadata is what was recorded, by "fs/group/subvolume" and
 	// "fs/group/subvolume@snapshot".
 	Metadata map[string]map[string]string
+	// DanglingCephCSI are keys of ceph-csi's volume directory (uuid →
+	// request) whose entry is gone.
+	DanglingCephCSI map[string]string
+	// SnapshotTimes and PendingClones, by "fs/group/subvolume@snapshot",
+	// are what SnapshotInfo reports.
+	SnapshotTimes map[string]time.Time
+	PendingClones map[string]bool
 	// Usage is what PoolUsages reports, by pool (nil: see PoolUsages).
 	Usage map[string]ceph.PoolUsage
 }

@@ -41,6 +41,7 @@ func (f *Session) RemoveCephCSIEntry(_ context.Context, _, _ string, _ ceph.Ceph
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.CephCSI, uuid)
+	delete(f.DanglingCephCSI, uuid)
 	return nil
 }
 

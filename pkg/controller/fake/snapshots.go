@@ -55,6 +55,9 @@ func (f *Session) RemoveSnapshot(_ context.Context, fsName, group, subvolume, na
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.snapshots(), key(fsName, group, subvolume)+"@"+name)
+	if sv, ok := f.Subvolumes[key(fsName, group, subvolume)]; ok && sv.Retained {
+		f.removeRetaining(key(fsName, group, subvolume)) // the last snapshot purges it
+	}
 	return nil
 }
 

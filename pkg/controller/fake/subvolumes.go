@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/ceph"
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
@@ -46,7 +47,7 @@ func (f *Session) put(s ceph.SubvolumeSpec) {
 	}
 	f.Subvolumes[key(s.FSName, s.Group, s.Name)] = &ceph.Subvolume{
 		Path: fmt.Sprintf("/volumes/%s/%s/uuid", s.Group, s.Name), Size: s.Size, Pool: pool,
-		Mode: s.Mode, UID: s.UID, GID: s.GID, State: "complete",
+		Mode: s.Mode, UID: s.UID, GID: s.GID, State: "complete", Created: Created,
 	}
 }
 
@@ -60,6 +61,10 @@ func (f *Session) SubvolumeInfo(_ context.Context, fsName, group, name string) (
 	sv, ok := f.Subvolumes[key(fsName, group, name)]
 	if !ok {
 		return nil, fmt.Errorf("subvolume %s: %w", name, contract.ErrNotFound)
+	}
+	if st, ok := f.CloneStates[name]; ok && st.State != "complete" {
+		// As Ceph: EAGAIN for a clone that is not complete.
+		return nil, fmt.Errorf("subvolume %s is a clone in state %s: %w", name, st.State, contract.ErrFailedPrecondition)
 	}
 	cp := *sv
 	return &cp, nil
@@ -120,8 +125,22 @@ func (f *Session) RemoveSubvolume(_ context.Context, fsName, group, name string)
 			return fmt.Errorf("subvolume %s is not ready for operation rm: %w", name, contract.ErrFailedPrecondition)
 		}
 	}
-	delete(f.Subvolumes, key(fsName, group, name))
+	f.removeRetaining(key(fsName, group, name))
 	return nil
+}
+
+// removeRetaining removes a subvolume as --retain-snapshots does: one with
+// snapshots stays, retained, until its last snapshot goes.
+func (f *Session) removeRetaining(k string) {
+	for s := range f.Snapshots {
+		if strings.HasPrefix(s, k+"@") {
+			if sv, ok := f.Subvolumes[k]; ok {
+				f.Subvolumes[k] = &ceph.Subvolume{Retained: true, State: "snapshot-retained", Size: sv.Size}
+			}
+			return
+		}
+	}
+	delete(f.Subvolumes, k)
 }
 
 // ResizeSubvolume implements controller.Session.
