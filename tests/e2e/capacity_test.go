@@ -237,8 +237,8 @@ func (s *scenario) capacity(ctx context.Context, t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("the quota showed after %v (poll interval %v): capacity %s", time.Since(start).Round(100*time.Millisecond),
-		capacityPollInterval, csc.Capacity)
+	t.Logf("the quota showed after %v (poll interval %v):\n%s", time.Since(start).Round(100*time.Millisecond),
+		capacityPollInterval, capacityJSON(csc))
 
 	// None is left once the class is gone.
 	if err := classes.Delete(ctx, capacityClass, metav1.DeleteOptions{}); err != nil {
