@@ -139,3 +139,44 @@ func (c *cephCluster) createSubvolume(ctx context.Context, group, name string, s
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// poolUsage is a pool's line of `ceph df detail`.
+type poolUsage struct {
+	stored, maxAvail, quota int64
+}
+
+// available is what can still be written to the pool, as the driver's
+// GetCapacity computes it: max_avail, which ignores the pool's quota,
+// bounded by what the quota leaves.
+func (u poolUsage) available() int64 {
+	if u.quota > 0 {
+		return min(u.maxAvail, max(u.quota-u.stored, 0))
+	}
+	return u.maxAvail
+}
+
+// poolUsages returns every pool's usage by name (`ceph df detail`).
+func (c *cephCluster) poolUsages(ctx context.Context) (map[string]poolUsage, error) {
+	out, err := c.ceph(ctx, "df", "detail", "--format", "json")
+	if err != nil {
+		return nil, err
+	}
+	var df struct {
+		Pools []struct {
+			Name  string `json:"name"`
+			Stats struct {
+				Stored     int64 `json:"stored"`
+				MaxAvail   int64 `json:"max_avail"`
+				QuotaBytes int64 `json:"quota_bytes"`
+			} `json:"stats"`
+		} `json:"pools"`
+	}
+	if err := json.Unmarshal(out, &df); err != nil {
+		return nil, fmt.Errorf("ceph df: %w: %s", err, out)
+	}
+	usage := map[string]poolUsage{}
+	for _, p := range df.Pools {
+		usage[p.Name] = poolUsage{stored: p.Stats.Stored, maxAvail: p.Stats.MaxAvail, quota: p.Stats.QuotaBytes}
+	}
+	return usage, nil
+}

@@ -11,10 +11,12 @@ import (
 )
 
 // chartValueSets are the value sets of charts/cephfs-csi whose renders the
-// Manifests step applies (dry run): the defaults, every switch flipped, and
-// both optional classes with their parameters.
+// Manifests step applies (dry run): the defaults, the optional sidecars,
+// every switch flipped, and both optional classes with their parameters.
 var chartValueSets = []string{
 	`{}`,
+	`{"provisioner": {"capacity": {"enabled": true, "pollInterval": "30s"},
+	  "healthMonitor": {"enabled": true, "listVolumesInterval": "1m"}}}`,
 	`{"createNamespace": true, "builtinRegistration": true, "mountHolder": {"enabled": false}, "selinuxMount": false}`,
 	`{"driverName": "cephfs.csi.ceph.com", "kubeletDir": "/var/lib/k0s/kubelet", "defaultMounter": "fuse",
 	  "CSIDriver": {"fsGroupPolicy": "None", "seLinuxMount": false},
@@ -44,7 +46,9 @@ func renderChart(ctx context.Context, repo, dir, values string, n int) (string, 
 }
 
 // chartManifests applies each value set's render of the chart (server-side
-// apply, dry run, strict field validation), as manifests does deploy/csi's.
+// apply, dry run, strict field validation), as manifests does deploy/csi's,
+// and checks that the dry run left every object as it found it: none
+// created, none changed (the setup created some of the same names for real).
 func (s *scenario) chartManifests(ctx context.Context, t *testing.T) {
 	dir := t.TempDir()
 	for i, values := range chartValueSets {
@@ -53,8 +57,26 @@ func (s *scenario) chartManifests(ctx context.Context, t *testing.T) {
 			t.Error(err)
 			continue
 		}
+		objs, err := readManifest(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := s.kube.resourceVersions(ctx, objs, driverNamespace)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := s.kube.applyFile(ctx, path, driverNamespace, true); err != nil {
 			t.Errorf("chart with %s: %v", values, err)
 		}
+		after, err := s.kube.resourceVersions(ctx, objs, driverNamespace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, version := range before {
+			if after[key] != version {
+				t.Errorf("chart with %s: the dry run changed %s (resourceVersion %q, now %q)", values, key, version, after[key])
+			}
+		}
+		t.Logf("chart with %s: %d objects accepted (dry run)", values, len(objs))
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -127,6 +128,41 @@ func (k *kubelet) nodeRequest(ctx context.Context, pv *corev1.PersistentVolume) 
 		},
 		secrets: secrets,
 	}, nil
+}
+
+// register creates the Node and its CSINode entry for the driver, as the
+// kubelet does when the node plugin registers: the node ID and topology keys
+// from NodeGetInfo. csi-provisioner's capacity tracking makes objects only
+// for the topology of nodes where the driver is registered.
+func (k *kubelet) register(ctx context.Context) error {
+	callCtx, cancel := context.WithTimeout(ctx, nodeCallTimeout)
+	info, err := k.node.NodeGetInfo(callCtx, &csi.NodeGetInfoRequest{})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("NodeGetInfo: %w", err)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: info.GetNodeId()}}
+	if node, err = k.core.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create Node %s: %w", info.GetNodeId(), err)
+	}
+	var keys []string
+	for key := range info.GetAccessibleTopology().GetSegments() {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	csiNode := &storagev1.CSINode{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            node.Name,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}},
+		},
+		Spec: storagev1.CSINodeSpec{Drivers: []storagev1.CSINodeDriver{
+			{Name: driverName, NodeID: info.GetNodeId(), TopologyKeys: keys},
+		}},
+	}
+	if _, err := k.core.StorageV1().CSINodes().Create(ctx, csiNode, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create CSINode %s: %w", node.Name, err)
+	}
+	return nil
 }
 
 // requireStaging checks that the driver asks for NodeStageVolume, as the

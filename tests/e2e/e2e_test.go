@@ -93,6 +93,7 @@ func TestKubernetes(t *testing.T) {
 		independent bool // later steps do not need it to pass
 	}{
 		{"Manifests", s.manifests, true},
+		{"Capacity", s.capacity, true},
 		{"Provision", s.provision, false},
 		{"StageAndPublish", s.stageAndPublish, false},
 		{"Expand", s.expand, false},

@@ -88,6 +88,7 @@ func setup(ctx context.Context, t *testing.T) *env {
 		{"start the control plane", e.startKubernetes},
 		{"install the driver's objects", e.installDriverObjects},
 		{"start the driver", e.startDriver},
+		{"register the node", func(ctx context.Context) error { return e.kubelet.register(ctx) }},
 		{"start the sidecars", e.startSidecars},
 	} {
 		start := time.Now()
@@ -108,7 +109,13 @@ func resetDir(dir string) error {
 
 // start starts a component of the test; teardown stops it.
 func (e *env) start(name, binary string, args ...string) error {
-	p, err := startProcess(e.logs, name, binary, args...)
+	return e.startWithEnv(name, nil, binary, args...)
+}
+
+// startWithEnv is start with variables (NAME=value) added to the test's
+// environment.
+func (e *env) startWithEnv(name string, extraEnv []string, binary string, args ...string) error {
+	p, err := startProcessWithEnv(e.logs, name, extraEnv, binary, args...)
 	if err != nil {
 		return err
 	}
@@ -145,9 +152,9 @@ func (e *env) startKubernetes(ctx context.Context) error {
 }
 
 // installDriverObjects creates what the sidecars need before they start:
-// the namespace, the snapshot CRDs, and from deploy/csi the CSIDriver, the
+// the namespace, the snapshot CRDs, from deploy/csi the CSIDriver, the
 // controller's service account and its RBAC, so that the sidecars run with
-// exactly the rights the manifests grant.
+// exactly the rights the manifests grant, and deploy/capacity's objects.
 func (e *env) installDriverObjects(ctx context.Context) error {
 	csiDir := filepath.Join(e.repo, "deploy", "csi")
 	if err := e.kube.applyFile(ctx, filepath.Join(csiDir, "namespace.yaml"), "", false); err != nil {
@@ -165,7 +172,7 @@ func (e *env) installDriverObjects(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return e.installCapacityObjects(ctx)
 }
 
 // installSnapshotCRDs applies the VolumeSnapshot (and VolumeGroupSnapshot:
@@ -208,6 +215,9 @@ func (e *env) startDriver(ctx context.Context) error {
 	if err := e.ceph.writeDriverConfig(configFile, clusterID); err != nil {
 		return err
 	}
+	if err := e.writeControllerSecret(); err != nil {
+		return err
+	}
 	socket := e.driverSocket()
 	err := e.start("cephfs-csi", binary,
 		"--mode=all",
@@ -215,6 +225,7 @@ func (e *env) startDriver(ctx context.Context) error {
 		"--nodeid=e2e-node",
 		"--cluster-config="+configFile,
 		"--keys-dir="+filepath.Join(e.work, "keys"),
+		"--controller-secret-dir="+e.controllerSecretDir(),
 		"-v=4",
 	)
 	if err != nil {
@@ -242,10 +253,11 @@ func (e *env) startDriver(ctx context.Context) error {
 func (e *env) driverSocket() string { return filepath.Join(e.work, "csi.sock") }
 
 // startSidecars starts csi-provisioner, csi-resizer and csi-snapshotter with
-// the flags of deploy/csi/deployment-controller.yaml (but no leader
-// election, shorter retries, and no topology: without a kubelet there are no
-// CSINode objects), as the controller's service account; and the
-// snapshot-controller with admin rights.
+// the flags of deploy/csi/deployment-controller.yaml and csi-provisioner's
+// of deploy/capacity (but no leader election, shorter retries, a shorter
+// capacity poll, and no topology for Immediate classes), as the
+// controller's service account; and the snapshot-controller with admin
+// rights.
 func (e *env) startSidecars(ctx context.Context) error {
 	kubeconfig := filepath.Join(e.work, "controller.kubeconfig")
 	if err := e.tokenKubeconfig(ctx, driverNamespace, controllerServiceAccount, kubeconfig); err != nil {
@@ -262,13 +274,15 @@ func (e *env) startSidecars(ctx context.Context) error {
 	sidecars := []struct {
 		name  string
 		extra []string
+		env   []string
 	}{
-		{"csi-provisioner", []string{"--extra-create-metadata", "--immediate-topology=false"}},
-		{"csi-resizer", []string{"--handle-volume-inuse-error=false"}},
-		{"csi-snapshotter", []string{"--extra-create-metadata"}},
+		{"csi-provisioner", append([]string{"--extra-create-metadata", "--immediate-topology=false"}, capacityProvisionerArgs()...),
+			capacityProvisionerEnv()},
+		{"csi-resizer", []string{"--handle-volume-inuse-error=false"}, nil},
+		{"csi-snapshotter", []string{"--extra-create-metadata"}, nil},
 	}
 	for _, s := range sidecars {
-		if err := e.start(s.name, e.tool(s.name), append(append([]string{}, common...), s.extra...)...); err != nil {
+		if err := e.startWithEnv(s.name, s.env, e.tool(s.name), append(append([]string{}, common...), s.extra...)...); err != nil {
 			return err
 		}
 	}
@@ -303,6 +317,9 @@ func (e *env) teardown(t *testing.T) {
 	}
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		e.procs[i].stop(stopGrace)
+	}
+	if err := e.removeControllerSecret(); err != nil {
+		t.Errorf("teardown: %v", err)
 	}
 	mountsLeft := forceUnmount(e.work)
 	if len(mountsLeft) != 0 {

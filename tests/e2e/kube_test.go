@@ -96,26 +96,66 @@ func (k *kube) applyFile(ctx context.Context, path, defaultNamespace string, dry
 	return nil
 }
 
-func (k *kube) apply(ctx context.Context, obj *unstructured.Unstructured, defaultNamespace string, dryRun bool) error {
+// resourceVersions returns the resourceVersion of each object as the API
+// server holds it, by kind, namespace and name; "" for one that does not
+// exist. Namespaced objects without a namespace are looked up in
+// defaultNamespace.
+func (k *kube) resourceVersions(ctx context.Context, objs []*unstructured.Unstructured, defaultNamespace string) (map[string]string, error) {
+	versions := map[string]string{}
+	for _, obj := range objs {
+		client, err := k.resourceClient(obj, defaultNamespace)
+		if err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("%s %s/%s", obj.GetKind(), obj.GetNamespace(), obj.GetName())
+		got, err := client.Get(ctx, obj.GetName(), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			versions[key] = ""
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", key, err)
+		default:
+			versions[key] = got.GetResourceVersion()
+		}
+	}
+	return versions, nil
+}
+
+// resourceClient is the dynamic client of the object's resource, in its
+// namespace (defaultNamespace when it names none) if it is namespaced.
+func (k *kube) resourceClient(obj *unstructured.Unstructured, defaultNamespace string) (dynamic.ResourceInterface, error) {
 	gvk := obj.GroupVersionKind()
 	mapping, err := k.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var client dynamic.ResourceInterface = k.dyn.Resource(mapping.Resource)
-	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
-		ns := obj.GetNamespace()
-		if ns == "" {
-			ns = defaultNamespace
-		}
-		client = k.dyn.Resource(mapping.Resource).Namespace(ns)
+	if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+		return k.dyn.Resource(mapping.Resource), nil
+	}
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = defaultNamespace
+	}
+	return k.dyn.Resource(mapping.Resource).Namespace(ns), nil
+}
+
+func (k *kube) apply(ctx context.Context, obj *unstructured.Unstructured, defaultNamespace string, dryRun bool) error {
+	return k.applyAs(ctx, obj, defaultNamespace, dryRun, fieldManager)
+}
+
+// applyAs is apply under another field manager: what it applies merges
+// with the fields the others own, as a kustomize patch merges with its base.
+func (k *kube) applyAs(ctx context.Context, obj *unstructured.Unstructured, defaultNamespace string, dryRun bool, manager string) error {
+	client, err := k.resourceClient(obj, defaultNamespace)
+	if err != nil {
+		return err
 	}
 	data, err := obj.MarshalJSON()
 	if err != nil {
 		return err
 	}
 	force := true
-	opts := metav1.PatchOptions{FieldManager: fieldManager, Force: &force, FieldValidation: "Strict"}
+	opts := metav1.PatchOptions{FieldManager: manager, Force: &force, FieldValidation: "Strict"}
 	if dryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}

@@ -27,6 +27,12 @@ type process struct {
 // group, so that a Ctrl-C reaches only the test, which then stops everything
 // in order; should the test itself die, the kernel kills the process.
 func startProcess(logDir, name, binary string, args ...string) (*process, error) {
+	return startProcessWithEnv(logDir, name, nil, binary, args...)
+}
+
+// startProcessWithEnv is startProcess with variables (NAME=value) added to
+// the test's environment.
+func startProcessWithEnv(logDir, name string, extraEnv []string, binary string, args ...string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -34,9 +40,15 @@ func startProcess(logDir, name, binary string, args ...string) (*process, error)
 	}
 	defer logFile.Close() // the child has its own copy
 	fmt.Fprintf(logFile, "# %s %q\n", binary, args)
+	if len(extraEnv) > 0 {
+		fmt.Fprintf(logFile, "# with %q\n", extraEnv)
+	}
 
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(extraEnv) > 0 {
+		cmd.Env = append(os.Environ(), extraEnv...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
