@@ -187,6 +187,7 @@ func (d *Driver) newNodeServer(opts Options, cfg *config.Config) (*node.Server, 
 		SubvolumePath:   d.subvolumePath,
 		BackingSnapshot: d.backingSnapshot,
 		Filesystems:     d.filesystems,
+		Topology:        map[string]string{TopologyKey(opts.DriverName): "true"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--default-mounter: %w", err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -23,7 +24,9 @@ import (
 type Server struct {
 	csi.UnimplementedNodeServer
 	nodeID string
-	cfg    *config.Config
+	// topology is NodeGetInfo's segment (Options.Topology).
+	topology map[string]string
+	cfg      *config.Config
 	// mount checks mount points; binds makes and removes the node's
 	// own mounts.
 	mount    mount.Interface
@@ -70,6 +73,8 @@ type Options struct {
 	// Filesystems, when set, serves static volumes whose context names
 	// no filesystem.
 	Filesystems FilesystemLookup
+	// Topology is the segment NodeGetInfo reports: the same on every node.
+	Topology map[string]string
 }
 
 // New returns a Node service.
@@ -89,6 +94,7 @@ func New(o Options) (*Server, error) {
 	}
 	return &Server{
 		nodeID:         o.NodeID,
+		topology:       maps.Clone(o.Topology),
 		cfg:            o.Config,
 		mount:          o.Mount,
 		binds:          o.Binds,
@@ -105,10 +111,20 @@ func New(o Options) (*Server, error) {
 	}, nil
 }
 
-// NodeGetInfo returns the node ID. Volumes are reachable from every node, so
-// there is no topology.
+// NodeGetInfo returns the node ID and a topology segment that every node
+// running the node plugin shares. Volumes are reachable from every such
+// node, so the controller advertises no accessibility constraints and
+// volumes carry no node affinity; the segment serves capacity tracking: the
+// kubelet labels the node with it and lists its key in the CSINode, and
+// csi-provisioner then keeps one CSIStorageCapacity object per class
+// selecting those nodes (without a key it makes objects with an empty
+// selector that v6.4.0 deletes as soon as it sees them; docs/design.md).
 func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
-	return &csi.NodeGetInfoResponse{NodeId: s.nodeID}, nil
+	resp := &csi.NodeGetInfoResponse{NodeId: s.nodeID}
+	if len(s.topology) > 0 {
+		resp.AccessibleTopology = &csi.Topology{Segments: maps.Clone(s.topology)}
+	}
+	return resp, nil
 }
 
 var capabilities = []csi.NodeServiceCapability_RPC_Type{

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"context"
 	"encoding/json"
 	"errors"
@@ -168,14 +169,14 @@ func (e *env) removeControllerSecret() error {
 // is gone. The class names the filesystem's second data pool, which no other
 // step uses, and the quota is lifted at the end.
 //
-// The objects are seen through a watch: csi-provisioner v6.4.0 deletes each
-// object it makes for a driver without topology as soon as its informer
-// sees it (capacity.go's WorkItem.equals compares the segment's selector,
-// whose MatchLabels is an empty map, with the stored object's, whose
-// MatchLabels is nil: reflect.DeepEqual says they differ, so the object is
-// "obsolete"), and makes a new one at the next poll. The step logs how
-// often that happened (see docs/design.md, "Listing, volume health and
-// capacity").
+// The objects are seen through a watch, which also counts deletions: for a
+// driver without a topology segment, csi-provisioner v6.4.0 deleted each
+// object as soon as its informer saw it (capacity.go's WorkItem.equals
+// compares the segment's selector, whose MatchLabels is an empty map, with
+// the stored object's, whose MatchLabels is nil: reflect.DeepEqual says they
+// differ, so the object is "obsolete") and made a new one at the next poll.
+// The driver's node plugin reports a segment since, so the object must stay
+// (docs/design.md, "Listing, volume health and capacity").
 func (s *scenario) capacity(ctx context.Context, t *testing.T) {
 	pool := s.ceph.desc.ExtraPool
 	seen, err := s.watchCapacity(ctx, t)
@@ -239,6 +240,12 @@ func (s *scenario) capacity(ctx context.Context, t *testing.T) {
 	})
 	t.Logf("the quota showed after %v (poll interval %v):\n%s", time.Since(start).Round(100*time.Millisecond),
 		capacityPollInterval, capacityJSON(csc))
+	// One object all along, updated in place: made once, never deleted
+	// while its class lives (what the scheduler needs to find one).
+	if added, deleted := seen.counts(); added != 1 || deleted != 0 {
+		t.Errorf("csi-provisioner made %d CSIStorageCapacity objects for class %s and deleted %d in %v; want 1, updated in place",
+			added, capacityClass, deleted, time.Since(seen.start).Round(100*time.Millisecond))
+	}
 
 	// None is left once the class is gone.
 	if err := classes.Delete(ctx, capacityClass, metav1.DeleteOptions{}); err != nil {
@@ -372,9 +379,9 @@ const capacityDriverLabel = "csi.storage.k8s.io/drivername"
 
 // checkCapacityObject checks what deploy/capacity promises of the object
 // besides its capacity: the driver's labels, the Deployment as its owner
-// (so that it goes with the driver), a topology that selects every node
-// (the driver reports none), and no maximum volume size (GetCapacity
-// reports none).
+// (so that it goes with the driver), a topology that selects the nodes of
+// the driver's segment (NodeGetInfo's, the same on every node), and no
+// maximum volume size (GetCapacity reports none).
 func (s *scenario) checkCapacityObject(t *testing.T, c *storagev1.CSIStorageCapacity) {
 	t.Helper()
 	if got := c.Labels[capacityDriverLabel]; got != driverName {
@@ -385,9 +392,9 @@ func (s *scenario) checkCapacityObject(t *testing.T, c *storagev1.CSIStorageCapa
 		owners[0].Controller == nil || !*owners[0].Controller {
 		t.Errorf("%s: owners %+v, want the Deployment %s as controller", c.Name, owners, controllerDeployment)
 	}
-	selector, err := metav1.LabelSelectorAsSelector(c.NodeTopology)
-	if err != nil || c.NodeTopology == nil || !selector.Empty() {
-		t.Errorf("%s: node topology %+v (%v), want one that selects every node", c.Name, c.NodeTopology, err)
+	want := map[string]string{topologyKey: "true"}
+	if c.NodeTopology == nil || !maps.Equal(c.NodeTopology.MatchLabels, want) || len(c.NodeTopology.MatchExpressions) > 0 {
+		t.Errorf("%s: node topology %+v, want the nodes of the driver's segment %v", c.Name, c.NodeTopology, want)
 	}
 	if c.MaximumVolumeSize != nil {
 		t.Errorf("%s: maximumVolumeSize %s, want none", c.Name, c.MaximumVolumeSize)

@@ -141,7 +141,8 @@ func (k *kubelet) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("NodeGetInfo: %w", err)
 	}
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: info.GetNodeId()}}
+	// The kubelet labels its node with the segment.
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: info.GetNodeId(), Labels: info.GetAccessibleTopology().GetSegments()}}
 	if node, err = k.core.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("create Node %s: %w", info.GetNodeId(), err)
 	}

@@ -22,6 +22,10 @@ const (
 	// driverName is the driver's default --drivername and the name in
 	// deploy/csi/csidriver.yaml.
 	driverName = "cephfs-csi.io"
+	// topologyKey is the key of the segment the node plugin reports
+	// (pkg/driver.TopologyKey of driverName; this module does not import
+	// the driver's).
+	topologyKey = "topology.cephfs-csi.io/node-plugin"
 	// clusterID names the embedded cluster in the driver's cluster config.
 	clusterID = "e2e"
 	// driverNamespace is the namespace of deploy/csi.
