@@ -255,8 +255,8 @@ func (d *Driver) unpublish(ctx context.Context, row, id, target string) error {
 	})
 }
 
-// Stats asks for a published volume's usage; an abnormal volume is an
-// error.
+// Stats asks for a published volume's usage; a mount that does not answer
+// is an error of the driver's (FailedPrecondition).
 func (d *Driver) Stats(ctx context.Context, row string, v *Volume, target string) error {
 	req := &csi.NodeGetVolumeStatsRequest{VolumeId: v.GetVolumeId(), VolumePath: target}
 	var resp *csi.NodeGetVolumeStatsResponse
@@ -267,8 +267,8 @@ func (d *Driver) Stats(ctx context.Context, row string, v *Volume, target string
 	if err != nil {
 		return fmt.Errorf("NodeGetVolumeStats %s at %s: %w", v.GetVolumeId(), target, err)
 	}
-	if c := resp.GetVolumeCondition(); c.GetAbnormal() {
-		return fmt.Errorf("NodeGetVolumeStats %s at %s: abnormal: %s", v.GetVolumeId(), target, c.GetMessage())
+	if len(resp.GetUsage()) == 0 {
+		return fmt.Errorf("NodeGetVolumeStats %s at %s: no usage", v.GetVolumeId(), target)
 	}
 	return nil
 }

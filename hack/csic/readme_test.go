@@ -115,8 +115,8 @@ func TestFirstFiveMinutes(t *testing.T) {
 					t.Fatalf("writing to the mounted volume: %v", err)
 				}
 			}
-			if fields[3] == "stats" && !strings.Contains(stdout, "condition  normal") {
-				t.Errorf("stats: want a normal condition:\n%s", stdout)
+			if fields[3] == "stats" && !strings.Contains(stdout, "health     no adverse condition known") {
+				t.Errorf("stats: want a healthy volume:\n%s", stdout)
 			}
 		case fields[0] == "df":
 			var st syscall.Statfs_t

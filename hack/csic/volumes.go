@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -278,12 +277,15 @@ func (c *client) stats(ctx context.Context, arg, path string) error {
 			c.printf("inodes     %d used, %d available, %d in all\n", u.GetUsed(), u.GetAvailable(), u.GetTotal())
 		}
 	}
-	if cond := resp.GetVolumeCondition(); cond != nil {
-		state := "normal"
-		if cond.GetAbnormal() {
-			state = "ABNORMAL"
-		}
-		c.printf("condition  %s\n", strings.TrimSpace(state+": "+cond.GetMessage()))
+	health, err := c.node.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: req.GetVolumeId(), VolumePublishPath: path})
+	switch {
+	case err != nil:
+		c.printf("health     unknown: %v\n", err)
+	case len(health.GetVolumeHealth().GetHealthStatuses()) == 0:
+		c.printf("health     no adverse condition known\n")
+	}
+	for _, e := range health.GetVolumeHealth().GetHealthStatuses() {
+		c.printf("health     %s %s: %s\n", e.GetStatus(), e.GetReason(), e.GetMessage())
 	}
 	return nil
 }

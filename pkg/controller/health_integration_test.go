@@ -49,7 +49,7 @@ func newOwnController(t *testing.T, c *testcluster.Cluster) *controller.Server {
 
 // TestVolumeHealth: on the embedded cluster, a volume whose subvolume is
 // removed behind the driver's back, and one whose data pool fills up, are
-// abnormal in ControllerGetVolume and ListVolumes, and GetCapacity reports
+// adverse in ControllerGetVolumeHealth and ControllerListVolumeHealth, and GetCapacity reports
 // the full pool as 0. The pool is the test's own, so that its quota
 // disturbs no other test.
 func TestVolumeHealth(t *testing.T) {
@@ -81,23 +81,27 @@ func TestVolumeHealth(t *testing.T) {
 	gone := create("health-gone", nil)
 	full := create("health-full", map[string]string{"pool": pool})
 
-	condition := func(id string) *csi.VolumeCondition {
+	// condition is a volume's one adverse entry, nil when it has none.
+	condition := func(id string) *csi.VolumeHealth_VolumeHealthEntry {
 		t.Helper()
-		resp, err := s.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: id})
+		resp, err := s.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
 		if err != nil {
-			t.Fatalf("ControllerGetVolume %s: %v", id, err)
+			t.Fatalf("ControllerGetVolumeHealth %s: %v", id, err)
 		}
-		return resp.GetStatus().GetVolumeCondition()
+		if e := resp.GetVolumeHealth().GetHealthStatuses(); len(e) > 0 {
+			return e[0]
+		}
+		return nil
 	}
-	listed := func() map[string]*csi.VolumeCondition {
+	listed := func() map[string]*csi.VolumeHealth_VolumeHealthEntry {
 		t.Helper()
-		resp, err := s.ListVolumes(ctx, &csi.ListVolumesRequest{})
+		resp, err := s.ControllerListVolumeHealth(ctx, &csi.ControllerListVolumeHealthRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := map[string]*csi.VolumeCondition{}
+		out := map[string]*csi.VolumeHealth_VolumeHealthEntry{}
 		for _, e := range resp.GetEntries() {
-			out[e.GetVolume().GetVolumeId()] = e.GetStatus().GetVolumeCondition()
+			out[e.GetVolumeId()] = e.GetHealthStatuses()[0]
 		}
 		return out
 	}
@@ -124,11 +128,11 @@ func TestVolumeHealth(t *testing.T) {
 	}
 
 	for _, id := range []string{gone, full} {
-		if cond := condition(id); cond.GetAbnormal() {
+		if cond := condition(id); cond != nil {
 			t.Fatalf("%s before any harm: %v", id, cond)
 		}
-		if cond, ok := listed()[id]; !ok || cond.GetAbnormal() {
-			t.Fatalf("ListVolumes before any harm: %s listed %v, condition %v", id, ok, cond)
+		if cond, ok := listed()[id]; ok {
+			t.Fatalf("ControllerListVolumeHealth before any harm: %s listed with %v", id, cond)
 		}
 	}
 	if capacity(map[string]string{"pool": pool}) <= 0 {
@@ -140,11 +144,12 @@ func TestVolumeHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Ceph(t, "fs", "subvolume", "rm", vol.FSName, vol.Subvolume, "--group_name", vol.Group)
-	if cond := condition(gone); !cond.GetAbnormal() || !strings.Contains(cond.GetMessage(), "does not exist") {
-		t.Errorf("removed subvolume: %v, want abnormal, does not exist", cond)
+	if cond := condition(gone); cond.GetStatus() != csi.VolumeHealthErrorType_INACCESSIBLE ||
+		cond.GetReason() != contract.ReasonSubvolumeMissing || !strings.Contains(cond.GetMessage(), "does not exist") {
+		t.Errorf("removed subvolume: %v, want INACCESSIBLE %s, does not exist", cond, contract.ReasonSubvolumeMissing)
 	}
-	if cond := listed()[gone]; !cond.GetAbnormal() {
-		t.Errorf("removed subvolume in ListVolumes: %v, want abnormal", cond)
+	if cond := listed()[gone]; cond.GetReason() != contract.ReasonSubvolumeMissing {
+		t.Errorf("removed subvolume in ControllerListVolumeHealth: %v, want %s", cond, contract.ReasonSubvolumeMissing)
 	}
 
 	// An object in the pool, then a quota below it: the pool is full once
@@ -157,15 +162,15 @@ func TestVolumeHealth(t *testing.T) {
 		t.Fatalf("rados put: %v\n%s", err, out)
 	}
 	c.Ceph(t, "osd", "pool", "set-quota", pool, "max_bytes", "4096")
-	var cond *csi.VolumeCondition
+	var cond *csi.VolumeHealth_VolumeHealthEntry
 	for range 120 {
-		if cond = condition(full); cond.GetAbnormal() {
+		if cond = condition(full); cond != nil {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if !cond.GetAbnormal() || !strings.Contains(cond.GetMessage(), "is full") {
-		t.Fatalf("volume in a pool over its quota: %v, want abnormal, full", cond)
+	if cond.GetStatus() != csi.VolumeHealthErrorType_DEGRADED || cond.GetReason() != contract.ReasonPoolFull || !strings.Contains(cond.GetMessage(), "is full") {
+		t.Fatalf("volume in a pool over its quota: %v, want DEGRADED %s, full", cond, contract.ReasonPoolFull)
 	}
 	if got := capacity(map[string]string{"pool": pool}); got != 0 {
 		t.Errorf("GetCapacity of the full pool: %d, want 0", got)

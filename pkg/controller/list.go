@@ -28,15 +28,37 @@ type listed struct {
 // in ceph-csi's journal, one object listing and two omap reads per
 // filesystem. Entries are sorted by ID; the token is the last ID of the
 // previous page, so a page starts after it even when volumes were deleted
-// or added meanwhile. Each entry of the page has its condition (health.go):
-// one `subvolume info` per entry.
+// or added meanwhile. Each entry's size comes from its `subvolume info`
+// (health.go).
 func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (*csi.ListVolumesResponse, error) {
-	if req.GetMaxEntries() < 0 {
-		return nil, contract.Invalid("max_entries must not be negative")
+	page, next, err := s.listPage(ctx, req.GetMaxEntries(), req.GetStartingToken())
+	if err != nil {
+		return nil, err
 	}
-	token := req.GetStartingToken()
+	resp := &csi.ListVolumesResponse{NextToken: next}
+	for _, v := range page {
+		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{
+			Volume: &csi.Volume{VolumeId: v.id, CapacityBytes: v.size},
+		})
+	}
+	return resp, nil
+}
+
+// inPage is one volume of a page, with what health.of found.
+type inPage struct {
+	id   string
+	size int64
+	cond *condition
+}
+
+// listPage returns a page of ListVolumes (and of ControllerListVolumeHealth,
+// which pages the same way) and the token of the next.
+func (s *Server) listPage(ctx context.Context, maxEntries int32, token string) ([]inPage, string, error) {
+	if maxEntries < 0 {
+		return nil, "", contract.Invalid("max_entries must not be negative")
+	}
 	if token != "" && !isVolumeID(token) {
-		return nil, contract.Errorf(contract.ErrBadToken, "starting token %q is not a volume ID of this driver", token)
+		return nil, "", contract.Errorf(contract.ErrBadToken, "starting token %q is not a volume ID of this driver", token)
 	}
 	sessions := map[string]*health{}
 	defer func() {
@@ -48,12 +70,12 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 	for _, cluster := range s.cfg.Clusters() {
 		sess, err := s.openOwn(ctx, cluster)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		sessions[cluster.ClusterID] = &health{sess: sess}
 		vols, err := volumesOf(ctx, sess, cluster)
 		if err != nil {
-			return nil, fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
+			return nil, "", fmt.Errorf("cluster %q: %w", cluster.ClusterID, err)
 		}
 		all = append(all, vols...)
 	}
@@ -61,27 +83,25 @@ func (s *Server) ListVolumes(ctx context.Context, req *csi.ListVolumesRequest) (
 
 	start := sort.Search(len(all), func(i int) bool { return all[i].id > token })
 	end := len(all)
-	if n := int(req.GetMaxEntries()); n > 0 && start+n < end {
+	if n := int(maxEntries); n > 0 && start+n < end {
 		end = start + n
 	}
-	resp := &csi.ListVolumesResponse{}
+	var page []inPage
 	for _, v := range all[start:end] {
 		size, cond, err := sessions[v.cluster.ClusterID].of(ctx, v)
 		if errors.Is(err, contract.ErrNotFound) {
 			continue // deleted since the listing
 		}
 		if err != nil {
-			return nil, fmt.Errorf("volume %s: %w", v.id, err)
+			return nil, "", fmt.Errorf("volume %s: %w", v.id, err)
 		}
-		resp.Entries = append(resp.Entries, &csi.ListVolumesResponse_Entry{
-			Volume: &csi.Volume{VolumeId: v.id, CapacityBytes: size},
-			Status: &csi.ListVolumesResponse_VolumeStatus{VolumeCondition: cond},
-		})
+		page = append(page, inPage{id: v.id, size: size, cond: cond})
 	}
+	next := ""
 	if end < len(all) {
-		resp.NextToken = all[end-1].id
+		next = all[end-1].id
 	}
-	return resp, nil
+	return page, next, nil
 }
 
 func isVolumeID(id string) bool {
@@ -162,62 +182,60 @@ func cephCSIVolumesOf(ctx context.Context, journal CephCSIJournal, cluster *conf
 	return out, nil
 }
 
-// ControllerGetVolume reports a volume's quota and condition, with the
-// controller's own credential. A volume this driver never made, or deleted,
-// is NotFound; one whose subvolume went missing behind its back is there,
-// abnormal (its claim or ceph-csi journal entry says it should exist).
+// ControllerGetVolume reports a volume's quota, with the controller's own
+// credential. A volume this driver never made, or deleted, is NotFound; one
+// whose subvolume went missing behind its back is there (its claim or
+// ceph-csi journal entry says it should exist), and
+// ControllerGetVolumeHealth says what is wrong with it.
 func (s *Server) ControllerGetVolume(ctx context.Context, req *csi.ControllerGetVolumeRequest) (*csi.ControllerGetVolumeResponse, error) {
-	id := req.GetVolumeId()
-	if id == "" {
-		return nil, contract.Invalid("volume ID is required")
-	}
-	clusterID, err := clusterOf(id)
-	if err != nil {
-		return nil, fmt.Errorf("volume %q: %w", id, contract.ErrNotFound)
-	}
-	cluster, err := s.cfg.Cluster(clusterID)
-	if err != nil {
-		return nil, fmt.Errorf("volume %q: %w: %w", id, contract.ErrNotFound, err)
-	}
-	sess, err := s.openOwn(ctx, cluster)
+	size, _, err := s.volumeInfo(ctx, req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
+	return &csi.ControllerGetVolumeResponse{
+		Volume: &csi.Volume{VolumeId: req.GetVolumeId(), CapacityBytes: size},
+		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{},
+	}, nil
+}
+
+// volumeInfo returns a volume's quota and adverse condition.
+func (s *Server) volumeInfo(ctx context.Context, id string) (int64, *condition, error) {
+	if id == "" {
+		return 0, nil, contract.Invalid("volume ID is required")
+	}
+	clusterID, err := clusterOf(id)
+	if err != nil {
+		return 0, nil, fmt.Errorf("volume %q: %w", id, contract.ErrNotFound)
+	}
+	cluster, err := s.cfg.Cluster(clusterID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("volume %q: %w: %w", id, contract.ErrNotFound, err)
+	}
+	sess, err := s.openOwn(ctx, cluster)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer sess.Release()
 	h := &health{sess: sess}
-	var size int64
-	var cond *csi.VolumeCondition
 	if sh, err := volumeid.DecodeShallow(id); err == nil {
-		size, cond, err = h.shallow(ctx, sh)
+		return h.shallow(ctx, sh)
+	}
+	ref, err := resolveVolume(ctx, sess, cluster, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	switch {
+	case ref.shallow():
+		return 0, nil, nil // ceph-csi's shallow volume: a read-only snapshot
+	case ref.cephCSI == nil:
+		// Ours: the claim says whether the driver made it.
+		claimed, err := sess.SubvolumeClaimed(ctx, ref.FSName, ref.Group, ref.Subvolume)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-	} else {
-		ref, err := resolveVolume(ctx, sess, cluster, id)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case ref.shallow():
-			cond = normal("ceph-csi shallow volume (a read-only snapshot)")
-		case ref.cephCSI == nil:
-			// Ours: the claim says whether the driver made it.
-			claimed, err := sess.SubvolumeClaimed(ctx, ref.FSName, ref.Group, ref.Subvolume)
-			if err != nil {
-				return nil, err
-			}
-			if !claimed {
-				return nil, fmt.Errorf("volume %q: %w", id, contract.ErrNotFound)
-			}
-			fallthrough
-		default:
-			if size, cond, err = h.subvolume(ctx, ref.Volume); err != nil {
-				return nil, err
-			}
+		if !claimed {
+			return 0, nil, fmt.Errorf("volume %q: %w", id, contract.ErrNotFound)
 		}
 	}
-	return &csi.ControllerGetVolumeResponse{
-		Volume: &csi.Volume{VolumeId: id, CapacityBytes: size},
-		Status: &csi.ControllerGetVolumeResponse_VolumeStatus{VolumeCondition: cond},
-	}, nil
+	return h.subvolume(ctx, ref.Volume)
 }

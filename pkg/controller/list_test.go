@@ -80,9 +80,6 @@ func TestListVolumesPages(t *testing.T) {
 		}
 		for _, e := range resp.GetEntries() {
 			got = append(got, e.GetVolume().GetVolumeId())
-			if c := e.GetStatus().GetVolumeCondition(); c == nil || c.GetAbnormal() {
-				t.Errorf("%s: condition %v, want normal", e.GetVolume().GetVolumeId(), c)
-			}
 			if e.GetVolume().GetCapacityBytes() != 1<<30 {
 				t.Errorf("capacity %d, want 1 GiB", e.GetVolume().GetCapacityBytes())
 			}
@@ -120,32 +117,38 @@ func TestListVolumesPages(t *testing.T) {
 	}
 }
 
-// TestVolumeCondition: what ControllerGetVolume (and ListVolumes) say of
-// a volume whose subvolume went wrong behind the driver's back.
-func TestVolumeCondition(t *testing.T) {
+// TestVolumeHealth: what ControllerGetVolumeHealth and
+// ControllerListVolumeHealth say of a volume whose subvolume went wrong
+// behind the driver's back.
+func TestVolumeHealth(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	const none = csi.VolumeHealthErrorType_UNKNOWN_VOLUME_HEALTH_TYPE
 	tests := []struct {
-		name     string
-		break_   func(f *fake.Session, sv string)
-		abnormal bool
-		message  string
+		name    string
+		break_  func(f *fake.Session, sv string)
+		status  csi.VolumeHealthErrorType // none: no entry
+		reason  string
+		message string
 	}{
-		{"healthy", func(*fake.Session, string) {}, false, "0 of 1073741824 bytes used"},
-		{"subvolume removed", func(f *fake.Session, sv string) { delete(f.Subvolumes, "myfs/grp/"+sv) }, true, "does not exist"},
-		{"removed with snapshots retained", func(f *fake.Session, sv string) { f.Subvolumes["myfs/grp/"+sv].Retained = true }, true, "only its snapshots are retained"},
-		{"quota exceeded", func(f *fake.Session, sv string) { f.Subvolumes["myfs/grp/"+sv].Used = 1 << 30 }, true, "at its quota: 1073741824 of 1073741824 bytes used"},
+		{"healthy", func(*fake.Session, string) {}, none, "", ""},
+		{"subvolume removed", func(f *fake.Session, sv string) { delete(f.Subvolumes, "myfs/grp/"+sv) },
+			csi.VolumeHealthErrorType_INACCESSIBLE, contract.ReasonSubvolumeMissing, "does not exist"},
+		{"removed with snapshots retained", func(f *fake.Session, sv string) { f.Subvolumes["myfs/grp/"+sv].Retained = true },
+			csi.VolumeHealthErrorType_INACCESSIBLE, contract.ReasonSubvolumeMissing, "only its snapshots are retained"},
+		{"quota exceeded", func(f *fake.Session, sv string) { f.Subvolumes["myfs/grp/"+sv].Used = 1 << 30 },
+			csi.VolumeHealthErrorType_DEGRADED, contract.ReasonQuotaExceeded, "at its quota: 1073741824 of 1073741824 bytes used"},
 		{"pool full", func(f *fake.Session, _ string) {
 			f.Usage = map[string]ceph.PoolUsage{"data0": {Stored: 5 << 30, MaxAvail: 100 << 30, Quota: 5 << 30}}
-		}, true, "data pool data0 of subvolume myfs/grp/"},
+		}, csi.VolumeHealthErrorType_DEGRADED, contract.ReasonPoolFull, "data pool data0 of subvolume myfs/grp/"},
 		{"clone failed", func(f *fake.Session, sv string) {
 			f.Err["info"] = fmt.Errorf("info: %w", contract.ErrFailedPrecondition)
 			f.CloneStates = map[string]ceph.CloneState{sv: {State: "failed", Failure: "28: no space left on device"}}
-		}, true, "a clone that failed: 28: no space left on device"},
+		}, csi.VolumeHealthErrorType_INACCESSIBLE, contract.ReasonCloneFailed, "a clone that failed: 28: no space left on device"},
 		{"clone in progress", func(f *fake.Session, sv string) {
 			f.Err["info"] = fmt.Errorf("info: %w", contract.ErrFailedPrecondition)
 			f.CloneStates = map[string]ceph.CloneState{sv: {State: "in-progress"}}
-		}, false, "a clone in state in-progress"},
+		}, none, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,22 +160,37 @@ func TestVolumeCondition(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.break_(f, vol.Subvolume)
-			resp, err := s.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: id})
+			resp, err := s.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := resp.GetStatus().GetVolumeCondition()
-			if c.GetAbnormal() != tt.abnormal || !strings.Contains(c.GetMessage(), tt.message) {
-				t.Errorf("condition %v, want abnormal=%v with %q", c, tt.abnormal, tt.message)
+			vh := resp.GetVolumeHealth()
+			if vh.GetVolumeId() != id {
+				t.Errorf("volume ID %q, want %q", vh.GetVolumeId(), id)
 			}
-			list, err := s.ListVolumes(ctx, &csi.ListVolumesRequest{})
+			entries := vh.GetHealthStatuses()
+			switch {
+			case tt.status == none && len(entries) != 0:
+				t.Errorf("entries %v, want none", entries)
+			case tt.status != none && (len(entries) != 1 || entries[0].GetStatus() != tt.status ||
+				entries[0].GetReason() != tt.reason || !strings.Contains(entries[0].GetMessage(), tt.message)):
+				t.Errorf("entries %v, want one %v %s with %q", entries, tt.status, tt.reason, tt.message)
+			}
+			list, err := s.ControllerListVolumeHealth(ctx, &csi.ControllerListVolumeHealthRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(list.GetEntries()); n != 1 || list.GetEntries()[0].GetStatus().GetVolumeCondition().GetAbnormal() != tt.abnormal {
-				t.Errorf("ListVolumes: %v, want the volume with abnormal=%v", list.GetEntries(), tt.abnormal)
+			if n, want := len(list.GetEntries()), len(entries); n != want || n == 1 && list.GetEntries()[0].GetVolumeId() != id {
+				t.Errorf("ControllerListVolumeHealth: %v, want %d entries", list.GetEntries(), want)
 			}
 		})
+	}
+	s, _ := newOwnServer(t)
+	if _, err := s.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{}); server.Code(err) != codes.InvalidArgument {
+		t.Errorf("no volume ID: %v, want InvalidArgument", err)
+	}
+	if _, err := s.ControllerListVolumeHealth(ctx, &csi.ControllerListVolumeHealthRequest{StartingToken: "3"}); server.Code(err) != codes.Aborted {
+		t.Errorf("bad token: %v, want Aborted", err)
 	}
 }
 
@@ -300,15 +318,16 @@ func TestListCephCSIVolumes(t *testing.T) {
 	if n := len(resp.GetEntries()); n != 1 || resp.GetEntries()[0].GetVolume().GetVolumeId() != handle {
 		t.Fatalf("listed %v, want only %s", resp.GetEntries(), handle)
 	}
-	if c := resp.GetEntries()[0].GetStatus().GetVolumeCondition(); !c.GetAbnormal() || !strings.Contains(c.GetMessage(), "does not exist") {
-		t.Errorf("a journal entry without its subvolume: %v, want abnormal", c)
+	if h, err := s.ControllerGetVolumeHealth(ctx, &csi.ControllerGetVolumeHealthRequest{VolumeId: handle}); err != nil ||
+		len(h.GetVolumeHealth().GetHealthStatuses()) != 1 || h.GetVolumeHealth().GetHealthStatuses()[0].GetReason() != contract.ReasonSubvolumeMissing {
+		t.Errorf("a journal entry without its subvolume: %v, %v, want %s", h, err, contract.ReasonSubvolumeMissing)
 	}
 	f.Subvolumes["myfs/grp/csi-vol-"+uuid] = &ceph.Subvolume{Size: 1 << 30, Pool: "data0", State: "complete"}
 	got, err := s.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: handle})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := got.GetStatus().GetVolumeCondition(); c.GetAbnormal() || got.GetVolume().GetCapacityBytes() != 1<<30 {
+	if got.GetVolume().GetCapacityBytes() != 1<<30 {
 		t.Errorf("ceph-csi volume: %v, want normal, 1 GiB", got)
 	}
 	// A token that is a ceph-csi handle is a position like any.

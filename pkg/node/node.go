@@ -43,6 +43,8 @@ type Server struct {
 	filesystems    FilesystemLookup
 	sole           soleFilesystems
 	staged         stagedMounts
+	// inspect looks at a mounted volume for NodeGetVolumeHealth.
+	inspect inspectFunc
 	// selinux: the kernel has SELinux on (see selinuxOptions).
 	selinux       bool
 	selinuxConfig string
@@ -108,6 +110,7 @@ func New(o Options) (*Server, error) {
 		subvolumePath:  o.SubvolumePath,
 		backingSnap:    o.BackingSnapshot,
 		filesystems:    o.Filesystems,
+		inspect:        inspect,
 	}, nil
 }
 
@@ -130,7 +133,7 @@ func (s *Server) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.Nod
 var capabilities = []csi.NodeServiceCapability_RPC_Type{
 	csi.NodeServiceCapability_RPC_STAGE_UNSTAGE_VOLUME,
 	csi.NodeServiceCapability_RPC_GET_VOLUME_STATS,
-	csi.NodeServiceCapability_RPC_VOLUME_CONDITION,
+	csi.NodeServiceCapability_RPC_GET_VOLUME_HEALTH,
 	csi.NodeServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
 	csi.NodeServiceCapability_RPC_EXPAND_VOLUME,
 }

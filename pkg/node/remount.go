@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,6 +71,20 @@ func (s *stagedMounts) lookup(path string) (stagedMount, bool) {
 	defer s.mu.Unlock()
 	m, ok := s.byPath[path]
 	return m, ok
+}
+
+// pathsOf returns the staging paths of a volume, sorted.
+func (s *stagedMounts) pathsOf(volumeID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for p, m := range s.byPath {
+		if m.volumeID == volumeID {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // heldLister is a mounter whose mounts live in another process, which

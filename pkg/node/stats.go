@@ -15,8 +15,10 @@ import (
 )
 
 // NodeGetVolumeStats reports the bytes and inodes of a mounted volume; with a
-// quota, CephFS reports the quota as the size. A corrupted mount is reported
-// as an abnormal volume condition rather than an error, so the CO can act.
+// quota, CephFS reports the quota as the size. A mount whose client is gone
+// or does not answer has no usage to report: FailedPrecondition, and
+// NodeGetVolumeHealth says what is wrong (CSI 1.13 removed the volume
+// condition that this answer carried before).
 func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	if req.GetVolumeId() == "" {
 		return nil, contract.Invalid("volume ID is required")
@@ -42,19 +44,19 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%w: volume path %s does not exist", contract.ErrNotFound, path)
 	case err != nil && mount.IsCorruptedMnt(err):
-		return abnormal(fmt.Sprintf("mount at %s is corrupted: %v", path, err)), nil
+		return nil, broken(path, err)
 	case err != nil:
 		return nil, fmt.Errorf("check mount point %s: %w", path, err)
 	case notMnt:
 		return nil, fmt.Errorf("%w: %s is not a mounted volume", contract.ErrNotFound, path)
 	}
 	if err := probe(ctx, path); err != nil {
-		return abnormal(fmt.Sprintf("mount at %s does not answer: %v", path, err)), nil
+		return nil, broken(path, err)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		if mount.IsCorruptedMnt(err) {
-			return abnormal(fmt.Sprintf("statfs %s: %v", path, err)), nil
+			return nil, broken(path, err)
 		}
 		return nil, fmt.Errorf("statfs %s: %w", path, err)
 	}
@@ -65,7 +67,6 @@ func (s *Server) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 			{Unit: csi.VolumeUsage_BYTES, Total: total, Available: avail, Used: total - free},
 			inodeUsage(st.Files, st.Ffree),
 		},
-		VolumeCondition: &csi.VolumeCondition{Abnormal: false, Message: "volume is mounted and answers"},
 	}, nil
 }
 
@@ -86,6 +87,7 @@ func inodeUsage(files, ffree uint64) *csi.VolumeUsage {
 		Available: int64(ffree), Used: int64(files - ffree)}
 }
 
-func abnormal(msg string) *csi.NodeGetVolumeStatsResponse {
-	return &csi.NodeGetVolumeStatsResponse{VolumeCondition: &csi.VolumeCondition{Abnormal: true, Message: msg}}
+// broken is NodeGetVolumeStats' answer for a mount that does not answer.
+func broken(path string, err error) error {
+	return contract.Errorf(contract.ErrFailedPrecondition, "the mount at %s does not answer (%v): no usage to report; NodeGetVolumeHealth tells why", path, err)
 }

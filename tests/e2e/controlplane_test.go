@@ -157,6 +157,9 @@ func (e *env) startAPIServer(p *pki, etcdURL string) (string, error) {
 		// The kubelet e2e's Node has an InternalIP, and a Hostname
 		// that does not resolve: logs and exec go to the former.
 		"--kubelet-preferred-address-types=InternalIP",
+		// Alpha in 1.37: without it the API server drops the
+		// pod.status.volumeHealth the kubelet e2e's kubelet writes.
+		"--feature-gates=CSIVolumeHealth=true",
 	)
 	return fmt.Sprintf("https://127.0.0.1:%d", port), err
 }

@@ -38,6 +38,9 @@ import (
 //     the running server (df in the container shows it);
 //   - a ReadWriteMany claim shared by two pods, a ReadOnlyMany claim restored
 //     from its snapshot;
+//   - a running pod's subvolume removed behind the driver's back: the
+//     kubelet's CSIVolumeHealth probe writes Inaccessible SubvolumeMissing
+//     into pod.status.volumeHealth; pod and claim still tear down;
 //   - the kubelet restarted under the running server: nothing remounted,
 //     nothing restarted;
 //   - the node plugin's pod deleted under the server: what becomes of the
@@ -134,6 +137,7 @@ func TestKubelet(t *testing.T) {
 	phase("expand the claim under the running server", n.expandPostgresClaim)
 	phase("share a ReadWriteMany claim between two pods", n.sharePodsRWX)
 	phase("restore a snapshot as a ReadOnlyMany claim", n.restoreReadOnly)
+	phase("remove a running pod's subvolume behind the driver's back: pod.status.volumeHealth", n.volumeHealthOfRemovedSubvolume)
 	phase("restart the kubelet", n.restartKubelet)
 	phase("delete the node plugin pod under PostgreSQL (baseline)", n.deleteNodePluginPod)
 	phase("install "+builtinOverlay+" as shipped: the mount holder ("+holderComponent+") on", n.enableMountHolder)
@@ -161,6 +165,9 @@ func (n *node) summarize(t *testing.T) {
 	}
 	for _, line := range n.holderRuns {
 		t.Logf("with the mount holder: %s", line)
+	}
+	for _, line := range n.volumeHealth {
+		t.Logf("volume health: %s", line)
 	}
 }
 
@@ -216,6 +223,7 @@ type node struct {
 	dfAfterExpansion string   // df's line for the expanded volume
 	pluginDeletion   []string // what deleting the node plugin pod did
 	holderRuns       []string // the same, and a rolling update, with the mount holder
+	volumeHealth     []string // what the kubelet wrote of a removed subvolume
 }
 
 func (n *node) containerdDir() string  { return filepath.Join(n.dir, "containerd") }
@@ -457,6 +465,9 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 makeIPTablesUtilChains: false
+featureGates:
+  CSIVolumeHealth: true
+volumeStatsAggPeriod: 10s
 `, n.containerdSock(), nodeAddress, port, healthz, n.cp.pki.CAFile, filepath.Join(n.dir, "pod-logs"))
 	configFile := filepath.Join(n.dir, "kubelet.yaml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
@@ -50,20 +51,20 @@ func TestCephCSIVolumeListed(t *testing.T) {
 		}
 	}
 	e, ok := listed()
-	if !ok || e.GetStatus().GetVolumeCondition().GetAbnormal() || e.GetVolume().GetCapacityBytes() != 104857600 {
+	if !ok || e.GetVolume().GetCapacityBytes() != 104857600 {
 		t.Fatalf("ceph-csi volume in ListVolumes: %v (listed %v), want it healthy with 100 MiB", e, ok)
 	}
 
+	if h := controllerHealth(t, drv, handle); len(h) != 0 {
+		t.Errorf("healthy ceph-csi volume: %v, want no entry", h)
+	}
+
 	c.Ceph(t, "fs", "subvolume", "rm", c.FS, vc["subvolumeName"], "--group_name", c.Group)
-	if e, _ := listed(); !e.GetStatus().GetVolumeCondition().GetAbnormal() {
-		t.Errorf("after its subvolume was removed: %v, want abnormal", e)
+	if _, ok := listed(); !ok {
+		t.Errorf("after its subvolume was removed: not listed; its journal entry says it should exist")
 	}
-	got, err := drv.Controller.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: handle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := got.GetStatus().GetVolumeCondition(); !c.GetAbnormal() || !strings.Contains(c.GetMessage(), "does not exist") {
-		t.Errorf("ControllerGetVolume: %v, want abnormal, does not exist", c)
+	if h := controllerHealth(t, drv, handle); len(h) != 1 || h[0].GetReason() != contract.ReasonSubvolumeMissing || !strings.Contains(h[0].GetMessage(), "does not exist") {
+		t.Errorf("ControllerGetVolumeHealth: %v, want %s, does not exist", h, contract.ReasonSubvolumeMissing)
 	}
 
 	if _, err := drv.Controller.DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: handle, Secrets: c.Secrets()}); err != nil {
@@ -74,8 +75,19 @@ func TestCephCSIVolumeListed(t *testing.T) {
 	}
 }
 
+// controllerHealth returns ControllerGetVolumeHealth's entries for id.
+func controllerHealth(t *testing.T, drv *testcluster.Clients, id string) []*csi.VolumeHealth_VolumeHealthEntry {
+	t.Helper()
+	resp, err := drv.Controller.ControllerGetVolumeHealth(context.Background(), &csi.ControllerGetVolumeHealthRequest{VolumeId: id})
+	if err != nil {
+		t.Fatalf("ControllerGetVolumeHealth %s: %v", id, err)
+	}
+	return resp.GetVolumeHealth().GetHealthStatuses()
+}
+
 // TestQuotaExceededCondition: a volume filled to its quota through a real
-// ceph-fuse mount is abnormal in ControllerGetVolume, saying so.
+// ceph-fuse mount is DEGRADED QuotaExceeded in ControllerGetVolumeHealth and
+// in NodeGetVolumeHealth.
 func TestQuotaExceededCondition(t *testing.T) {
 	needRoot(t)
 	c := testcluster.Get(t)
@@ -106,19 +118,24 @@ func TestQuotaExceededCondition(t *testing.T) {
 	_ = f.Close()
 
 	// The subvolume's size (rbytes) reaches the MDS as the client flushes.
-	var cond *csi.VolumeCondition
+	var h []*csi.VolumeHealth_VolumeHealthEntry
 	for range 120 {
-		got, err := drv.Controller.ControllerGetVolume(ctx, &csi.ControllerGetVolumeRequest{VolumeId: vol.GetVolumeId()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond = got.GetStatus().GetVolumeCondition(); cond.GetAbnormal() {
+		if h = controllerHealth(t, drv, vol.GetVolumeId()); len(h) != 0 {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Logf("condition: %v", cond)
-	if !cond.GetAbnormal() || !strings.Contains(cond.GetMessage(), "at its quota") {
-		t.Fatalf("volume filled to its quota: %v, want abnormal, at its quota", cond)
+	t.Logf("controller: %v", h)
+	if len(h) != 1 || h[0].GetStatus() != csi.VolumeHealthErrorType_DEGRADED || h[0].GetReason() != contract.ReasonQuotaExceeded ||
+		!strings.Contains(h[0].GetMessage(), "at its quota") {
+		t.Fatalf("volume filled to its quota: %v, want DEGRADED %s, at its quota", h, contract.ReasonQuotaExceeded)
+	}
+	resp, err := drv.Node.NodeGetVolumeHealth(ctx, &csi.NodeGetVolumeHealthRequest{VolumeId: vol.GetVolumeId(), VolumePublishPath: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node: %v", resp.GetVolumeHealth())
+	if h := resp.GetVolumeHealth().GetHealthStatuses(); len(h) != 1 || h[0].GetReason() != contract.ReasonQuotaExceeded {
+		t.Errorf("NodeGetVolumeHealth of a volume at its quota: %v, want DEGRADED %s", h, contract.ReasonQuotaExceeded)
 	}
 }

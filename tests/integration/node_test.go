@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
 
@@ -161,8 +162,8 @@ func TestNodeLifecycle(t *testing.T) {
 	}
 
 	st := stats(a)
-	if st.GetVolumeCondition().GetAbnormal() {
-		t.Fatalf("healthy volume reported abnormal: %v", st.GetVolumeCondition())
+	if h := nodeHealth(t, drv, id, a, staging); len(h) != 0 {
+		t.Fatalf("healthy volume: %v, want no adverse entry", h)
 	}
 	if total := st.GetUsage()[0].GetTotal(); total != 200<<20 {
 		t.Errorf("stats total = %d, want the quota %d", total, 200<<20)
@@ -177,16 +178,25 @@ func TestNodeLifecycle(t *testing.T) {
 		t.Errorf("stats of a non-mount: %v, want NotFound", err)
 	}
 
-	// A dead ceph-fuse: stats say abnormal, staging again recovers.
+	// A dead ceph-fuse: INACCESSIBLE ClientDisconnected, stats refused,
+	// staging again recovers.
 	if err := syscall.Kill(cephFusePID(t, staging), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !stats(staging).GetVolumeCondition().GetAbnormal() {
+	for {
+		h := nodeHealth(t, drv, id, a, staging)
+		if len(h) == 1 && h[0].GetStatus() == csi.VolumeHealthErrorType_INACCESSIBLE && h[0].GetReason() == contract.ReasonClientDisconnected {
+			t.Logf("killed ceph-fuse: %v", h[0])
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("killed ceph-fuse not reported abnormal")
+			t.Fatalf("killed ceph-fuse: %v, want INACCESSIBLE %s", h, contract.ReasonClientDisconnected)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := drv.Node.NodeGetVolumeStats(ctx, &csi.NodeGetVolumeStatsRequest{VolumeId: id, VolumePath: staging}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("stats of a dead mount: %v, want FailedPrecondition", err)
 	}
 	if err := stage(); err != nil {
 		t.Fatalf("stage after ceph-fuse died: %v", err)

@@ -68,8 +68,12 @@ func TestKernel(t *testing.T) {
 				t.Errorf("NodeGetVolumeStats: total %d bytes, want %d", u.GetTotal(), quotaMiB<<20)
 			}
 		}
-		if c := stats.GetVolumeCondition(); c == nil || c.GetAbnormal() {
-			t.Errorf("NodeGetVolumeStats: condition %v", c)
+		// Filled to its quota by dd: at most DEGRADED QuotaExceeded, never
+		// inaccessible.
+		for _, e := range v.health(t, vol, rw) {
+			if e.GetStatus() != csi.VolumeHealthErrorType_DEGRADED {
+				t.Errorf("NodeGetVolumeHealth of a mounted, full volume: %v", e)
+			}
 		}
 		if found := v.scan(t, v.cluster.AdminKey, "/run", "/tmp", v.dir); len(found) != 0 {
 			t.Errorf("the CephX key is in %v", found)
@@ -218,13 +222,12 @@ func TestKernel(t *testing.T) {
 		t.Logf("evicted the guest's client(s) %v", evicted)
 		deadline := time.Now().Add(time.Minute)
 		for {
-			c := v.stats(t, vol, target).GetVolumeCondition()
-			if c.GetAbnormal() {
-				t.Logf("condition after the eviction: %s", c.GetMessage())
+			if h := v.health(t, vol, target); len(h) != 0 {
+				t.Logf("health after the eviction: %v", h)
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("still normal a minute after the eviction: %s", c.GetMessage())
+				t.Fatal("no adverse health a minute after the eviction")
 			}
 			time.Sleep(time.Second)
 		}
@@ -421,6 +424,16 @@ func (v *vm) stats(t *testing.T, vol volume, path string) *csi.NodeGetVolumeStat
 		t.Fatalf("NodeGetVolumeStats %s: %v", path, err)
 	}
 	return resp
+}
+
+// health returns NodeGetVolumeHealth's entries for the volume published at path.
+func (v *vm) health(t *testing.T, vol volume, path string) []*csi.VolumeHealth_VolumeHealthEntry {
+	t.Helper()
+	resp, err := v.node.NodeGetVolumeHealth(rpcContext(t), &csi.NodeGetVolumeHealthRequest{VolumeId: vol.id, VolumePublishPath: path})
+	if err != nil {
+		t.Fatalf("NodeGetVolumeHealth %s: %v", path, err)
+	}
+	return resp.GetVolumeHealth().GetHealthStatuses()
 }
 
 // mountOptions returns the options of the mount at path in the guest's
