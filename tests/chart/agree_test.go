@@ -38,7 +38,6 @@ func TestChartAgreesWithKustomize(t *testing.T) {
 	builtin := filepath.Join(repo, "deploy", "csi-builtin")
 	withoutHolder := filepath.Join(repo, "deploy", "without-mount-holder")
 	capacity := filepath.Join(repo, "deploy", "capacity")
-	healthMonitor := filepath.Join(repo, "deploy", "health-monitor")
 	for _, tc := range []struct {
 		name      string
 		values    string
@@ -53,9 +52,9 @@ func TestChartAgreesWithKustomize(t *testing.T) {
 		{"deploy/csi-builtin without-mount-holder",
 			`{"createNamespace": true, "builtinRegistration": true, "mountHolder": {"enabled": false}}`,
 			func() (string, error) { return render.KustomizeWith(builtin, withoutHolder) }},
-		{"deploy/csi capacity health-monitor",
-			`{"createNamespace": true, "provisioner": {"capacity": {"enabled": true}, "healthMonitor": {"enabled": true}}}`,
-			func() (string, error) { return render.KustomizeWith(csi, capacity, healthMonitor) }},
+		{"deploy/csi capacity",
+			`{"createNamespace": true, "provisioner": {"capacity": {"enabled": true}}}`,
+			func() (string, error) { return render.KustomizeWith(csi, capacity) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := tc.kustomize()

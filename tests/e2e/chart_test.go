@@ -15,8 +15,7 @@ import (
 // every switch flipped, and both optional classes with their parameters.
 var chartValueSets = []string{
 	`{}`,
-	`{"provisioner": {"capacity": {"enabled": true, "pollInterval": "30s"},
-	  "healthMonitor": {"enabled": true, "listVolumesInterval": "1m"}}}`,
+	`{"provisioner": {"capacity": {"enabled": true, "pollInterval": "30s"}}}`,
 	`{"createNamespace": true, "builtinRegistration": true, "mountHolder": {"enabled": false}, "selinuxMount": false}`,
 	`{"driverName": "cephfs.csi.ceph.com", "kubeletDir": "/var/lib/k0s/kubelet", "defaultMounter": "fuse",
 	  "CSIDriver": {"fsGroupPolicy": "None", "seLinuxMount": false},
