@@ -26,6 +26,9 @@ func TestClassify(t *testing.T) {
 		{cephErr(-13), contract.ErrPermission},
 		{cephErr(-110), contract.ErrUnavailable},
 		{fmt.Errorf("x: %w", cephErr(-39)), contract.ErrFailedPrecondition},
+		{cephErr(-95), contract.ErrFailedPrecondition},
+		// A mgr that just took over, before it loaded the volumes module.
+		{fmt.Errorf("%w: Module 'volumes' is not enabled/loaded (required by command 'fs subvolume create'): use `ceph mgr module enable volumes` to enable it", cephErr(-95)), contract.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		got := classify(tt.err, "op")

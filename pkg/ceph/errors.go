@@ -3,6 +3,7 @@ package ceph
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
@@ -45,8 +46,20 @@ func classify(err error, what string) error {
 	if err == nil {
 		return nil
 	}
+	if moduleNotLoaded(err) {
+		return fmt.Errorf("%s: %w: the mgr has not loaded its volumes module yet (a mgr that just took over): %w", what, contract.ErrUnavailable, err)
+	}
 	if sentinel, ok := errnoSentinel[Errno(err)]; ok && !errors.Is(err, sentinel) {
 		return fmt.Errorf("%s: %w: %w", what, sentinel, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// moduleNotLoaded tells the mgr's answer of the first moments after a
+// failover, before the new active mgr has loaded its modules: EOPNOTSUPP
+// "Module 'volumes' is not enabled/loaded (required by command …)" (Pacific
+// 16.2.15, seen in TestMgrFailover). The volumes module is always on, so it
+// passes: Unavailable, which a CO retries, rather than FailedPrecondition.
+func moduleNotLoaded(err error) bool {
+	return Errno(err) == syscall.EOPNOTSUPP && strings.Contains(err.Error(), "is not enabled/loaded")
 }
