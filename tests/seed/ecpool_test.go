@@ -128,4 +128,3 @@ func poolStored(t *testing.T, c *seedCluster, pool string) int64 {
 	t.Fatalf("pool %q is not in `ceph df`", pool)
 	return 0
 }
-
