@@ -8,6 +8,8 @@ BUILD        := $(CURDIR)/_build
 CLUSTER_DIR  ?= $(BUILD)/cluster
 # a second cluster for tests that break things (stop the mon, kill clients)
 FAULT_DIR    ?= $(BUILD)/cluster-fault
+# a cluster shaped like the seed's own Ceph (hack/cluster.sh --profile seed) for make test-seed
+SEED_DIR     ?= $(BUILD)/cluster-seed
 RUN_DIR      ?= $(BUILD)/run
 BIN          := $(BUILD)/bin/cephfs-csi
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -20,7 +22,7 @@ ENDPOINT     := unix://$(RUN_DIR)/csi.sock
 # Ceph releases make test-matrix runs the suite against (besides the host's Pacific).
 MATRIX_RELEASES ?= reef tentacle
 
-.PHONY: all build deps run test unit integration sanity lint chart-test fuzz bench bench-short e2e e2e-kubelet e2e-kernel test-matrix image image-docker cluster-up cluster-down cluster-wipe test-clusters clean
+.PHONY: all build deps run test unit integration sanity lint chart-test fuzz bench bench-short e2e e2e-kubelet e2e-kernel test-matrix test-seed image image-docker cluster-up cluster-down cluster-wipe test-clusters clean
 
 all: build
 
@@ -47,10 +49,12 @@ cluster-up: deps
 cluster-down:
 	@hack/cluster.sh down $(CLUSTER_DIR)
 	@if [ -d $(FAULT_DIR) ]; then hack/cluster.sh down $(FAULT_DIR); fi
+	@if [ -d $(SEED_DIR) ]; then hack/cluster.sh down $(SEED_DIR); fi
 
 cluster-wipe:
 	@hack/cluster.sh wipe $(CLUSTER_DIR)
 	@if [ -d $(FAULT_DIR) ]; then hack/cluster.sh wipe $(FAULT_DIR); fi
+	@if [ -d $(SEED_DIR) ]; then hack/cluster.sh wipe $(SEED_DIR); fi
 
 test-clusters: cluster-up
 	@hack/cluster.sh up $(FAULT_DIR) --name fault
@@ -119,6 +123,14 @@ bench: build cluster-up
 bench-short: build cluster-up
 	@GO=$(GO) hack/bench.sh --short $(CLUSTER_DIR) $(BIN) $(BUILD)/bench $(BENCH_FLAGS)
 
+# The driver on a cluster shaped like the seed's own Ceph, booted (≈ 20 s) or reused in _build/cluster-seed:
+# three BlueStore OSDs, the EC 2+1 data pool myfs-data-ec, a standby-replay MDS and a standby mgr
+# (hack/cluster.sh up DIR --profile seed). tests/seed: volumes in the EC pool, their snapshots and clones.
+test-seed: deps
+	@hack/cluster.sh up $(SEED_DIR) --name seed --profile seed
+	CEPHFS_CSI_SEED_CLUSTER=$(SEED_DIR) $(GO) test $(GOTEST_FLAGS) -v ./tests/seed/ 2>&1 | tee $(BUILD)/seed.log | \
+		grep -E '^(=== RUN|--- |ok|FAIL|PASS)|_test.go' ; exit $${PIPESTATUS[0]}
+
 # Kubernetes end-to-end test, as root: etcd, kube-apiserver, kube-controller-manager, the CSI sidecars and
 # snapshot-controller (built from tests/e2e/go.mod by hack/e2e-tools.sh, cached machine-wide in /var/cache/cephfs-csi/e2e-bin), the
 # driver and the embedded cluster in _build/cluster-e2e. Component logs: _build/e2e-logs.
@@ -161,6 +173,7 @@ clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null
 	-@hack/cluster.sh wipe $(FAULT_DIR) 2>/dev/null
 	-@hack/cluster.sh wipe $(BUILD)/cluster-e2e 2>/dev/null
+	-@hack/cluster.sh wipe $(SEED_DIR) 2>/dev/null
 	-@for r in $(MATRIX_RELEASES); do hack/cluster.sh wipe $(BUILD)/cluster-$$r 2>/dev/null; \
 		hack/cluster.sh wipe $(BUILD)/cluster-$$r-fault 2>/dev/null; done
 	rm -rf $(BUILD)

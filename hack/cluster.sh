@@ -4,12 +4,15 @@
 #
 # Usage:
 #   hack/cluster.sh up     DIR [--name NAME] [--fs FS] [--group GROUP] [--port PORT] [--ceph RELEASE] [--address IP]
+#                              [--profile default|seed]
 #   hack/cluster.sh down   DIR   # stop all daemons of the cluster (keeps DIR)
 #   hack/cluster.sh wipe   DIR   # down + rm -rf DIR
 #   hack/cluster.sh status DIR   # print "healthy" and exit 0 if usable, else exit 1
 #   hack/cluster.sh env    DIR   # print shell-sourceable CEPH_* variables (as DIR/cluster.json)
 #   hack/cluster.sh mon-stop  DIR  # stop only the monitor (simulate a lost cluster)
 #   hack/cluster.sh mon-start DIR  # restart the monitor and wait until usable
+#   hack/cluster.sh daemon-kill  DIR DAEMON  # SIGKILL one daemon (osd.1, mds.a, ...), as a crash would
+#   hack/cluster.sh daemon-start DIR DAEMON  # start one daemon of the cluster again
 #
 # The cluster runs as root without systemd, entirely inside DIR and on one
 # IPv4 address, IP (127.0.0.1 unless --address says otherwise): one mon
@@ -29,6 +32,16 @@
 # cluster's daemons run (`down` it first). Commands that talk to the cluster
 # (up, status, mon-start) must run in the daemons' network namespace; down,
 # wipe and mon-stop only signal processes and work from anywhere.
+#
+# --profile seed boots a cluster shaped like the seed's own Ceph instead:
+# three OSDs on file-backed BlueStore (DIR/osd.N/block, a sparse file; EC
+# overwrites need BlueStore: memstore OSDs are refused), replicated pools of
+# size 3 (min_size 2), the EC 2+1 data pool FS-data-ec (erasure-code profile
+# ec-2-1, failure domain osd, allow_ec_overwrites) added to the filesystem
+# beside FS-data0 and FS-data1, two MDS (mds.b in standby-replay) and two
+# mgrs (mgr.y standby). Its OSDs keep their data across restarts, so `up`
+# restarts any dead daemon of it instead of re-creating it. The default
+# profile is the one-OSD memstore cluster described above.
 #
 # RELEASE is the Ceph release of the daemons: pacific (the default, the
 # host's Debian 12 packages), reef or tentacle (from a Debian root that
@@ -58,11 +71,16 @@ readonly MARKER=".hack-cluster-sh"    # marks DIR as created by this script
 readonly DEFAULT_ADDRESS=127.0.0.1    # IP without --address (and of clusters booted before it)
 readonly DESC_VERSION=1               # format of DIR/cluster.json (tests/clusterdesc.Version)
 readonly GLOBAL_LOCK="/tmp/.hack-cluster-sh.lock"   # serialises port selection
-readonly DAEMONS=(mon.a mgr.x osd.0 mds.a)
+# DAEMONS: the daemons of the cluster's profile (set_profile).
+DAEMONS=(mon.a mgr.x osd.0 mds.a)
+readonly PROFILES="default seed"
+readonly SEED_DAEMONS=(mon.a mgr.x mgr.y osd.0 osd.1 osd.2 mds.a mds.b)
+readonly SEED_BLOCK_BYTES=$((4 * 1024 * 1024 * 1024)) # each OSD's sparse BlueStore file
+readonly SEED_EC_PROFILE=ec-2-1
 readonly PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-dev librados-dev)
 
 # Cluster settings; loaded from / saved to DIR/cluster.env.
-DIR="" NAME="" FS="" GROUP="" PORT="" FSID="" RELEASE="" ADDRESS=""
+DIR="" NAME="" FS="" GROUP="" PORT="" FSID="" RELEASE="" ADDRESS="" PROFILE=default
 ADDRESS_ORIGIN="" # where ADDRESS comes from, for error messages
 PREV_PORT=""   # mon port of a cluster being re-created: tried first
 CONF="" KEYRING=""
@@ -130,12 +148,14 @@ load_env() {
 		FSID) FSID=$v ;;
 		RELEASE) RELEASE=$v ;;
 		ADDRESS) ADDRESS=$v ;;
+		PROFILE) PROFILE=$v ;;
 		*) ;; # written by a newer version of this script: not ours to read
 		esac
 	done <"$DIR/cluster.env"
 	[[ -n "$PORT" && -n "$FS" && -n "$GROUP" && -n "$FSID" ]] || die "$DIR/cluster.env is incomplete"
 	RELEASE=${RELEASE:-pacific} # clusters booted before releases were a choice
 	set_release
+	set_profile
 	ADDRESS=${ADDRESS:-$DEFAULT_ADDRESS} # clusters booted before --address
 	ADDRESS_ORIGIN="remembered in $DIR/cluster.env"
 	check_address "$ADDRESS" "ADDRESS in $DIR/cluster.env"
@@ -150,6 +170,27 @@ env_complete() { (load_env) >/dev/null 2>&1; }
 save_env() {
 	printf 'NAME=%s\nFS=%s\nGROUP=%s\nPORT=%s\nFSID=%s\nRELEASE=%s\nADDRESS=%s\n' \
 		"$NAME" "$FS" "$GROUP" "$PORT" "$FSID" "$RELEASE" "$ADDRESS" >"$DIR/cluster.env"
+	# the default profile's cluster.env stays as it was before profiles
+	[[ "$PROFILE" == default ]] || printf 'PROFILE=%s\n' "$PROFILE" >>"$DIR/cluster.env"
+}
+
+# set_profile: check PROFILE and set DAEMONS for it.
+set_profile() {
+	[[ " $PROFILES " == *" $PROFILE "* ]] || die "unknown cluster profile '$PROFILE' (want one of: $PROFILES)"
+	case "$PROFILE" in
+	seed) DAEMONS=("${SEED_DAEMONS[@]}") ;;
+	*) DAEMONS=(mon.a mgr.x osd.0 mds.a) ;;
+	esac
+}
+
+# load_profile: the profile of the cluster in DIR, if cluster.env names one,
+# so that commands that only signal daemons (down, wipe) find them all.
+load_profile() {
+	local line
+	line=$(grep -s '^PROFILE=' "$DIR/cluster.env") || line=""
+	PROFILE=${line#PROFILE=}
+	PROFILE=${PROFILE:-default}
+	set_profile
 }
 
 # mon_addr_plain / mon_addr_v2 print the monitor address as clients give it.
@@ -256,6 +297,11 @@ describe() {
 		CEPH_CLUSTER_NAME name "$NAME" \
 		CEPH_CLUSTER_DIR dir "$DIR" \
 		CEPH_RELEASE cephRelease "$RELEASE"
+	# fields of the seed profile only: the default's description is as before
+	[[ "$PROFILE" == seed ]] || return 0
+	printf '%s %s %s\n' \
+		CEPH_PROFILE profile "$PROFILE" \
+		CEPH_EC_POOL ecDataPool "$FS-data-ec"
 }
 
 # json_string VALUE: VALUE as a JSON string. The values are paths, names and
@@ -592,8 +638,7 @@ mon warn on insecure global id reclaim allowed = false
 mon max pg per osd = 1000
 mon data avail warn = 2
 mon data avail crit = 1
-osd pool default size = 1
-osd pool default min size = 1
+$(pool_size_conf)
 osd pool default pg num = 8
 osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
@@ -620,9 +665,7 @@ admin socket = $DIR/run/\$name.asok
 
 [osd]
 osd data = $DIR/\$name
-osd objectstore = memstore
-osd class dir = /usr/lib/x86_64-linux-gnu/rados-classes
-memstore device bytes = $MEMSTORE_BYTES
+$(osd_store_conf)
 log file = $DIR/log/\$name.log
 pid file = $DIR/run/\$name.pid
 admin socket = $DIR/run/\$name.asok
@@ -648,6 +691,52 @@ keyring = $DIR/keyring.mds.a
 [client.admin]
 keyring = $KEYRING
 EOF
+	[[ "$PROFILE" == default ]] || seed_conf >>"$CONF"
+}
+
+# pool_size_conf: the replication of new pools: one copy on the default
+# profile's single OSD, three (two to serve I/O) on the seed's three OSDs.
+pool_size_conf() {
+	case "$PROFILE" in
+	seed) printf 'osd pool default size = 3\nosd pool default min size = 2\n' ;;
+	*) printf 'osd pool default size = 1\nosd pool default min size = 1\n' ;;
+	esac
+}
+
+# osd_store_conf: the OSDs' object store. The seed profile's is BlueStore on
+# a sparse file in the OSD's directory, since Ceph allows EC overwrites only
+# on pools whose OSDs all are BlueStore ("pool must only be stored on
+# bluestore for scrubbing to work: osd.0 uses memstore"). Its cache is fixed
+# and small, and RocksDB's memtables (256 MiB each by default) are shrunk,
+# so that three OSDs fit beside other clusters on a small machine.
+osd_store_conf() {
+	local classes="osd class dir = /usr/lib/x86_64-linux-gnu/rados-classes"
+	case "$PROFILE" in
+	seed)
+		cat <<EOF
+osd objectstore = bluestore
+$classes
+bluestore block create = true
+bluestore block size = $SEED_BLOCK_BYTES
+bluestore fsck on mkfs = false
+bluestore cache autotune = false
+bluestore cache size = 33554432
+bluestore rocksdb options = compression=kNoCompression,max_write_buffer_number=2,min_write_buffer_number_to_merge=1,recycle_log_file_num=2,write_buffer_size=16777216,writable_file_max_buffer_size=0,compaction_readahead_size=2097152,max_background_compactions=1,max_total_wal_size=134217728
+EOF
+		;;
+	*) printf 'osd objectstore = memstore\n%s\nmemstore device bytes = %s\n' "$classes" "$MEMSTORE_BYTES" ;;
+	esac
+}
+
+# seed_conf: the keyrings of the seed profile's further daemons.
+seed_conf() {
+	local d
+	for d in "${DAEMONS[@]}"; do
+		case "$d" in
+		mon.a | mgr.x | osd.0 | mds.a) ;;
+		*) printf '\n[%s]\nkeyring = %s/keyring.%s\n' "$d" "$DIR" "$d" ;;
+		esac
+	done
 }
 
 # gen_key FILE NAME CAPS...: create FILE holding a new key for NAME.
@@ -658,19 +747,30 @@ gen_key() {
 	chmod 0600 "$file"
 }
 
+# gen_daemon_key NAME: DIR/keyring.NAME for daemon NAME (mgr.x, osd.0, ...).
+gen_daemon_key() {
+	local file="$DIR/keyring.$1"
+	case "$1" in
+	mgr.*) gen_key "$file" "$1" --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *' ;;
+	osd.*) gen_key "$file" "$1" --cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *' ;;
+	mds.*) gen_key "$file" "$1" \
+		--cap mon 'allow profile mds' --cap mgr 'allow profile mds' --cap osd 'allow *' --cap mds 'allow' ;;
+	*) die "no key for daemon '$1'" ;;
+	esac
+}
+
 write_keys() {
 	gen_key "$DIR/keyring.mon" mon. --cap mon 'allow *'
 	gen_key "$KEYRING" client.admin \
 		--cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *'
-	gen_key "$DIR/keyring.mgr.x" mgr.x \
-		--cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
-	gen_key "$DIR/keyring.osd.0" osd.0 \
-		--cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *'
-	gen_key "$DIR/keyring.mds.a" mds.a \
-		--cap mon 'allow profile mds' --cap mgr 'allow profile mds' --cap osd 'allow *' --cap mds 'allow'
+	local d k keys=("$KEYRING")
+	for d in "${DAEMONS[@]}"; do
+		[[ "$d" != mon.* ]] || continue
+		gen_daemon_key "$d"
+		keys+=("$DIR/keyring.$d")
+	done
 	# The mon is seeded with every key, so no `ceph auth` calls are needed.
-	local k
-	for k in "$KEYRING" "$DIR/keyring.mgr.x" "$DIR/keyring.osd.0" "$DIR/keyring.mds.a"; do
+	for k in "${keys[@]}"; do
 		ceph-authtool "$DIR/keyring.mon" --import-keyring "$k" >/dev/null
 	done
 	(
@@ -693,15 +793,20 @@ mon_cmd() {
 	rm -f "$err"
 }
 
-# create_osd: register osd.0, make its memstore and start it.
+# create_osd [ID]: register osd.ID (default 0), make its object store and
+# start it.
 create_osd() {
-	local osd_uuid id
+	local want=${1:-0} osd_uuid id
 	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-	id=$(mon_cmd "'ceph osd new'" osd new "$osd_uuid")
-	[[ "$id" == 0 ]] || die "'ceph osd new' returned id '$id', expected 0"
-	"${IN_RELEASE[@]}" ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" --no-mon-config \
-		>>"$DIR/log/osd.0.out" 2>&1 9>&- || daemon_died osd.0
-	start_daemon osd.0
+	if ((want == 0)); then
+		id=$(mon_cmd "'ceph osd new'" osd new "$osd_uuid")
+	else # the seed profile's OSDs are created in parallel: ask for the id
+		id=$(mon_cmd "'ceph osd new'" osd new "$osd_uuid" "$want")
+	fi
+	[[ "$id" == "$want" ]] || die "'ceph osd new' returned id '$id', expected $want"
+	"${IN_RELEASE[@]}" ceph-osd -c "$CONF" -i "$want" --mkfs --osd-uuid "$osd_uuid" --no-mon-config \
+		>>"$DIR/log/osd.$want.out" 2>&1 9>&- || daemon_died "osd.$want"
+	start_daemon "osd.$want"
 }
 
 # create_fs: the filesystem with Rook-like pool names (FS-metadata and the
@@ -739,7 +844,11 @@ create_cluster() {
 	local t0 deadline
 	t0=$(now_ms)
 	deadline=$((t0 + BOOT_TIMEOUT * 1000))
-	mkdir -p "$DIR"/{run,log,crash,mon.a,mgr.x,osd.0,mds.a}
+	mkdir -p "$DIR"/{run,log,crash}
+	local d
+	for d in "${DAEMONS[@]}"; do
+		mkdir -p "$DIR/$d"
+	done
 	touch "$DIR/$MARKER"
 	trap on_create_exit EXIT
 	FSID=$(cat /proc/sys/kernel/random/uuid)
@@ -769,18 +878,23 @@ create_cluster() {
 
 	# The OSD takes ~2 s to start: create it while the mon creates the
 	# filesystem. mgr and MDS can start right away.
-	start_daemon mgr.x
-	start_daemon mds.a
-	create_osd &
-	local osd_job=$!
-	release_after_boot
-	create_fs
-	wait "$osd_job" || exit 1
+	if [[ "$PROFILE" == seed ]]; then
+		seed_boot "$deadline"
+	else
+		start_daemon mgr.x
+		start_daemon mds.a
+		create_osd &
+		local osd_job=$!
+		release_after_boot
+		create_fs
+		wait "$osd_job" || exit 1
+	fi
 
 	wait_for "an active MDS" "$deadline" fs_has_active_mds
 	wait_for "the mgr volumes module (subvolumegroup create)" "$deadline" \
 		cephcli_quick fs subvolumegroup create "$FS" "$GROUP"
 	wait_for "'ceph fs subvolume ls'" "$deadline" usable
+	[[ "$PROFILE" != seed ]] || seed_wait_standbys "$deadline"
 	trap - EXIT
 	local ms=$(($(now_ms) - t0))
 	log "$(printf "cluster '%s' booted in %d.%d s" "$NAME" $((ms / 1000)) $((ms % 1000 / 100)))"
@@ -789,13 +903,14 @@ create_cluster() {
 # restart_daemons: bring back the dead daemons of a cluster whose OSD (and
 # thus data) survived; returns non-zero if that is not possible.
 restart_daemons() {
-	daemon_alive osd.0 || return 1
+	# memstore loses its data with its OSD; BlueStore (seed) keeps it
+	[[ "$PROFILE" == seed ]] || daemon_alive osd.0 || return 1
 	local d
 	if ! daemon_alive mon.a; then
 		port_listening "$PORT" && die "mon port $PORT of cluster '$NAME' is in use by another process"
 		start_daemon mon.a
 	fi
-	for d in mgr.x mds.a; do
+	for d in "${DAEMONS[@]}"; do
 		daemon_alive "$d" || start_daemon "$d"
 	done
 }
@@ -814,8 +929,71 @@ reuse_cluster() {
 	healthy
 }
 
+# ---------------------------------------------------------------------------
+# the seed profile
+
+# seed_boot DEADLINE_MS: start the seed profile's daemons and make its
+# filesystem: the replicated pools while the three OSDs are made, then the
+# EC data pool, which needs every OSD booted (the mon allows EC overwrites
+# only once the OSDs' metadata says BlueStore).
+seed_boot() {
+	local deadline=$1 d i jobs=() j
+	for d in mgr.x mgr.y mds.a mds.b; do
+		start_daemon "$d"
+	done
+	for i in 0 1 2; do
+		create_osd "$i" &
+		jobs+=($!)
+	done
+	release_after_boot
+	create_fs
+	# one standby that follows the active MDS's journal, as the seed runs it
+	mon_cmd "'ceph fs set standby_count_wanted'" fs set "$FS" standby_count_wanted 1 >/dev/null
+	mon_cmd "'ceph fs set allow_standby_replay'" fs set "$FS" allow_standby_replay true >/dev/null
+	for j in "${jobs[@]}"; do
+		wait "$j" || exit 1
+	done
+	wait_for "three OSDs up" "$deadline" osds_up 3
+	mon_cmd "creating erasure-code profile $SEED_EC_PROFILE" \
+		osd erasure-code-profile set "$SEED_EC_PROFILE" k=2 m=1 crush-failure-domain=osd >/dev/null
+	mon_cmd "creating pool $FS-data-ec" osd pool create "$FS-data-ec" 8 8 erasure "$SEED_EC_PROFILE" >/dev/null
+	mon_cmd "'ceph osd pool set $FS-data-ec allow_ec_overwrites true'" \
+		osd pool set "$FS-data-ec" allow_ec_overwrites true >/dev/null
+	mon_cmd "'ceph fs add_data_pool $FS $FS-data-ec'" fs add_data_pool "$FS" "$FS-data-ec" >/dev/null
+}
+
+# seed_wait_standbys DEADLINE_MS: wait until the failover tests have what they
+# fail over to (a standby-replay MDS, a standby mgr) and every PG is active.
+seed_wait_standbys() {
+	wait_for "a standby-replay MDS" "$1" mds_standby_replay
+	wait_for "a standby mgr" "$1" mgr_has_standby
+	wait_for "every PG active" "$1" pgs_active
+}
+
+# osds_up N: true if N OSDs are up.
+osds_up() {
+	local out
+	out=$(cephcli_quick osd stat --format json) || return 1
+	[[ "$out" =~ \"num_up_osds\":\ *$1[,}] ]]
+}
+
+mds_standby_replay() { cephcli_quick mds stat | grep -q 'up:standby-replay'; }
+
+mgr_has_standby() {
+	local out
+	out=$(cephcli_quick mgr stat --format json) || return 1
+	[[ "$out" =~ \"num_standby\":\ *[1-9] ]]
+}
+
+# pgs_active: true if every PG is active ("N pgs: N active+clean; ...").
+pgs_active() {
+	local out
+	out=$(cephcli_quick pg stat) || return 1
+	awk -F'[:;]' '{ n = split($2, s, ","); for (i = 1; i <= n; i++) if (s[i] !~ /active/) exit 1 }' <<<"$out"
+}
+
 print_ready() {
-	echo "cluster \"$NAME\" ready: ceph=$RELEASE conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP desc=$DIR/cluster.json"
+	echo "cluster \"$NAME\" ready: ceph=$RELEASE$([[ "$PROFILE" == default ]] || echo " profile=$PROFILE") conf=$CONF keyring=$KEYRING mon=$(mon_addr_plain) fs=$FS group=$GROUP desc=$DIR/cluster.json"
 }
 
 # ---------------------------------------------------------------------------
@@ -825,6 +1003,7 @@ cmd_up() {
 	set_paths "${1:-}"
 	shift
 	local want_name="" want_fs="myfs" want_group="csi" want_port="" want_release=pacific want_address=""
+	local want_profile=default
 	while (($#)); do
 		case "$1" in
 		--name) want_name=${2:?--name needs a value}; shift 2 ;;
@@ -839,6 +1018,8 @@ cmd_up() {
 		--fs=*) want_fs=${1#*=}; shift ;;
 		--group=*) want_group=${1#*=}; shift ;;
 		--port=*) want_port=${1#*=}; shift ;;
+		--profile) want_profile=${2:?--profile needs a value}; shift 2 ;;
+		--profile=*) want_profile=${1#*=}; shift ;;
 		*) die "up: unknown argument '$1'" ;;
 		esac
 	done
@@ -849,6 +1030,7 @@ cmd_up() {
 	[[ -z "$want_port" || "$want_port" =~ ^[0-9]+$ ]] || die "invalid --port '$want_port'"
 	[[ " $RELEASES " == *" $want_release "* ]] || die "invalid --ceph '$want_release' (want one of: $RELEASES)"
 	[[ -z "$want_address" ]] || check_address "$want_address" --address
+	[[ " $PROFILES " == *" $want_profile "* ]] || die "invalid --profile '$want_profile' (want one of: $PROFILES)"
 
 	if is_cluster_dir; then
 		if env_complete; then
@@ -864,9 +1046,12 @@ cmd_up() {
 			fi
 			check_local_address
 			if [[ "$FS" == "$want_fs" && "$GROUP" == "$want_group" && "$RELEASE" == "$want_release" &&
+				"$PROFILE" == "$want_profile" &&
 				"$ADDRESS" == "$had_address" &&
 				(-z "$want_port" || "$PORT" == "$want_port") ]]; then
 				if reuse_cluster; then
+					# a restarted MDS or mgr comes back as a standby
+					[[ "$PROFILE" != seed ]] || seed_wait_standbys $(($(now_ms) + BOOT_TIMEOUT * 1000))
 					if [[ -n "$want_name" && "$NAME" != "$want_name" ]]; then
 						NAME=$want_name
 						save_env
@@ -900,7 +1085,9 @@ cmd_up() {
 	check_local_address
 	ensure_packages
 	NAME=${want_name:-$(basename "$DIR")} FS=$want_fs GROUP=$want_group PORT=$want_port RELEASE=$want_release
+	PROFILE=$want_profile
 	set_release
+	set_profile
 	ensure_release
 	create_cluster
 	write_desc
@@ -910,6 +1097,7 @@ cmd_up() {
 cmd_down() {
 	set_paths "${1:-}"
 	is_cluster_dir || die "no cluster in $DIR"
+	load_profile
 	stop_all
 }
 
@@ -923,7 +1111,10 @@ wipe_dir() {
 
 cmd_wipe() {
 	set_paths "${1:-}"
-	is_cluster_dir && stop_all 1
+	if is_cluster_dir; then
+		load_profile
+		stop_all 1
+	fi
 	wipe_dir
 }
 
@@ -977,6 +1168,41 @@ cmd_mon_start() {
 	wait_for "the cluster to be usable after mon restart" "$deadline" usable
 }
 
+# cluster_daemon NAME: fail unless NAME is one of the cluster's daemons.
+cluster_daemon() {
+	[[ -n "${1:-}" ]] || die "missing DAEMON argument (one of: ${DAEMONS[*]})"
+	[[ " ${DAEMONS[*]} " == *" $1 "* ]] || die "'$1' is not a daemon of cluster '$NAME' (want one of: ${DAEMONS[*]})"
+}
+
+# cmd_daemon_kill DIR DAEMON: SIGKILL, as a crash (or the OOM killer) would;
+# returns once the process is gone.
+cmd_daemon_kill() {
+	set_paths "${1:-}"
+	load_env
+	cluster_daemon "${2:-}"
+	local pid i
+	pid=$(daemon_pid "$2") || die "$2 of cluster '$NAME' is not running"
+	kill -KILL "$pid"
+	for ((i = 0; i < 100; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.05
+	done
+	proc_alive "$pid" && die "$2 (pid $pid) still runs after SIGKILL"
+	rm -f "$(pid_file "$2")"
+}
+
+# cmd_daemon_start DIR DAEMON: start a daemon that is not running (a killed
+# OSD of the seed profile comes back with its data; a memstore one has none).
+cmd_daemon_start() {
+	set_paths "${1:-}"
+	load_env
+	cluster_daemon "${2:-}"
+	check_netns
+	[[ "$2" != mon.* ]] || die "use '$PROG mon-start $DIR' for the monitor"
+	[[ "$2" != osd.* || "$PROFILE" == seed ]] || die "a memstore OSD lost its data when it stopped: '$PROG up $DIR' re-creates the cluster"
+	daemon_alive "$2" || start_daemon "$2"
+}
+
 # usage: the command lines under "# Usage:" in the header comment.
 usage() {
 	awk '/^# Usage:$/ { on = 1; next } on && /^#$/ { exit } on { sub(/^# ?/, ""); print }' "$0" >&2
@@ -994,6 +1220,8 @@ main() {
 	env) cmd_env "$@" ;;
 	mon-stop) cmd_mon_stop "$@" ;;
 	mon-start) cmd_mon_start "$@" ;;
+	daemon-kill) cmd_daemon_kill "$@" ;;
+	daemon-start) cmd_daemon_start "$@" ;;
 	-h | --help | help) usage ;;
 	*) usage ;;
 	esac

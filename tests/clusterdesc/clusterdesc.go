@@ -21,7 +21,8 @@ const FileName = "cluster.json"
 // know); renaming or removing one needs a new version.
 const Version = 1
 
-// Cluster describes one embedded cluster. Every field is required.
+// Cluster describes one embedded cluster. Every field is required but those
+// marked omitempty, which only some profiles (`up --profile`) write.
 type Cluster struct {
 	Version   int    `json:"version"`
 	Name      string `json:"name"`           // the name given to `up --name`
@@ -36,7 +37,15 @@ type Cluster struct {
 	Group     string `json:"subvolumeGroup"` // the subvolume group cluster.sh created
 	ExtraPool string `json:"extraDataPool"`  // a second data pool of FS
 	Release   string `json:"cephRelease"`    // the daemons' Ceph release: pacific, reef or tentacle
+
+	// The default profile (one memstore OSD) writes neither of these.
+	Profile string `json:"profile,omitempty"`    // ProfileSeed, or empty for the default profile
+	ECPool  string `json:"ecDataPool,omitempty"` // the seed profile's EC 2+1 data pool of FS
 }
+
+// ProfileSeed names the cluster shaped like the seed's own Ceph: three
+// BlueStore OSDs, an EC data pool, standby MDS and mgr.
+const ProfileSeed = "seed"
 
 // Load reads the descriptor of the cluster in dir.
 func Load(dir string) (*Cluster, error) {
@@ -65,6 +74,9 @@ func parse(data []byte) (*Cluster, error) {
 	if missing := c.missing(); len(missing) > 0 {
 		return nil, fmt.Errorf("missing or empty field(s) %s", strings.Join(missing, ", "))
 	}
+	if c.Profile == ProfileSeed && c.ECPool == "" {
+		return nil, fmt.Errorf(`profile %q without "ecDataPool"`, c.Profile)
+	}
 	if !strings.HasPrefix(c.MonV2, "v2:") {
 		return nil, fmt.Errorf(`"monV2" %q is not a msgr2 address (v2:HOST:PORT)`, c.MonV2)
 	}
@@ -72,14 +84,16 @@ func parse(data []byte) (*Cluster, error) {
 }
 
 // missing lists the JSON names of the string fields that are empty, taken
-// from the struct so that a new field is required without further code.
+// from the struct so that a new field is required without further code
+// (unless it is omitempty: written by some profiles only).
 func (c *Cluster) missing() []string {
 	var names []string
 	v := reflect.ValueOf(c).Elem()
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
-		if f.Type.Kind() == reflect.String && v.Field(i).String() == "" {
-			names = append(names, fmt.Sprintf("%q", strings.Split(f.Tag.Get("json"), ",")[0]))
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Type.Kind() == reflect.String && v.Field(i).String() == "" && opts != "omitempty" {
+			names = append(names, fmt.Sprintf("%q", name))
 		}
 	}
 	return names

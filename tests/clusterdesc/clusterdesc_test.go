@@ -142,6 +142,24 @@ func TestEveryFieldRequired(t *testing.T) {
 	}
 }
 
+// A seed profile's descriptor names its EC pool; one without is refused.
+func TestLoadSeedProfile(t *testing.T) {
+	want := valid()
+	want.Profile, want.ECPool = ProfileSeed, "myfs-data-ec"
+	got, err := Load("testdata/seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(testdata/seed) = %+v, want %+v", got, want)
+	}
+	m := asMap(t, want)
+	delete(m, "ecDataPool")
+	if _, err := Load(writeDesc(t, marshal(t, m))); err == nil || !strings.Contains(err.Error(), `"ecDataPool"`) {
+		t.Errorf("Load of a seed descriptor without its EC pool: %v, want an error naming it", err)
+	}
+}
+
 // testdata/cluster.json is what hack/cluster.sh up wrote (key replaced), so
 // a change of the script's format that the reader misses fails here.
 func TestScriptOutput(t *testing.T) {
