@@ -1,6 +1,6 @@
 # cephfs-csi — a CSI driver for CephFS subvolumes.
 #   make run    install what is missing, boot the embedded Ceph cluster, run the driver
-#   make test   everything CI checks (lint, the Helm chart, unit, integration, csi-sanity, the short benchmark,
+#   make test   everything CI checks (lint, the Helm chart, unit, integration, csi-sanity, the seed cluster, the short benchmark,
 #               e2e, the kubelet and kernel-client e2e, the Reef/Tentacle matrix, the image)
 
 SHELL        := /bin/bash
@@ -167,7 +167,7 @@ e2e-kernel: deps
 test-matrix: deps
 	@GO=$(GO) GOTEST_FLAGS="$(GOTEST_FLAGS)" hack/test-matrix.sh $(MATRIX_RELEASES)
 
-test: lint chart-test integration bench-short e2e e2e-kubelet e2e-kernel test-matrix image
+test: lint chart-test integration test-seed bench-short e2e e2e-kubelet e2e-kernel test-matrix image
 
 clean:
 	-@hack/cluster.sh wipe $(CLUSTER_DIR) 2>/dev/null
