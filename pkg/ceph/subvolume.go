@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ceph/go-ceph/cephfs/admin"
@@ -59,12 +60,24 @@ func (a *Admin) CreateSubvolume(ctx context.Context, s SubvolumeSpec) error {
 	return err
 }
 
+// ErrIncomplete is SubvolumeInfo's answer for a subvolume whose directory
+// exists without its metadata and attributes: `info` fails ENODATA on the
+// layout xattr. A create that the active mgr began and a new one finished
+// after a failover leaves that (the new mgr takes the directory for a v1
+// subvolume; TestMgrFailover); creating it again applies the attributes.
+// It is Unavailable at the RPC boundary: the CO's retry of CreateVolume
+// repairs it.
+var ErrIncomplete = fmt.Errorf("%w: the subvolume is incomplete (its create was interrupted)", contract.ErrUnavailable)
+
 // SubvolumeInfo describes a subvolume; contract.ErrNotFound when it does not
-// exist.
+// exist, ErrIncomplete when it exists without its attributes.
 func (a *Admin) SubvolumeInfo(ctx context.Context, fsName, group, name string) (*Subvolume, error) {
 	info, err := bounded(ctx, a.call("subvolume_info"), fmt.Sprintf("subvolume info %s/%s/%s", fsName, group, name), func() (*admin.SubVolumeInfo, error) {
 		return a.fsa.SubVolumeInfo(fsName, group, name)
 	})
+	if Errno(err) == syscall.ENODATA {
+		return nil, fmt.Errorf("subvolume info %s/%s/%s: %w: %w", fsName, group, name, ErrIncomplete, err)
+	}
 	if err != nil {
 		return nil, err
 	}

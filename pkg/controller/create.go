@@ -122,11 +122,15 @@ func createOrFind(ctx context.Context, svs subvolumeMaker, name string, vol volu
 			}
 			log.V(4).Info("Volume exists already", "path", sv.Path)
 			return sv, nil
+		case errors.Is(err, ceph.ErrIncomplete):
+			// Claimed for this name, and its create interrupted by a mgr
+			// failover: creating again gives it the request's attributes.
+			log.Info("Completing a subvolume whose create was interrupted", "reason", err)
 		case err != nil && !errors.Is(err, contract.ErrNotFound):
 			return nil, err
 		}
 		// Claimed, but the first attempt stopped before create; or
-		// deleted with its snapshots retained.
+		// deleted with its snapshots retained; or incomplete.
 	}
 	sv, err := create(ctx, svs, vol, size, p)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -83,4 +84,56 @@ func TestDeleteLegacySubvolume(t *testing.T) {
 	if err := del(snapped.GetVolumeId()); err != nil {
 		t.Fatalf("DeleteVolume once the snapshot is gone: %v", err)
 	}
+}
+
+// TestCreateCompletesInterruptedSubvolume: a retried CreateVolume whose
+// subvolume was left without its metadata and attributes — the directory a
+// mgr made before it failed, which the new mgr took for a v1 subvolume
+// (TestMgrFailover) — completes it: `info` answered ENODATA there, which
+// made the retry fail for good (Internal); now the retry creates it again,
+// which gives it the requested quota.
+func TestCreateCompletesInterruptedSubvolume(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Get(t)
+	drv := c.StartDriver(t, nil)
+	ctx := context.Background()
+	group := &csi.Volume{VolumeId: "incomplete-group-" + c.Group, VolumeContext: map[string]string{
+		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true", "rootPath": "/volumes/" + c.Group,
+	}}
+	groupDir := mountVolume(t, drv, c, group)
+
+	req := &csi.CreateVolumeRequest{
+		Name: "incomplete-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: 8 << 20},
+		VolumeCapabilities: []*csi.VolumeCapability{rwx}, Parameters: c.Params(), Secrets: c.Secrets(),
+	}
+	first, err := drv.Controller.CreateVolume(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.GetVolume().GetVolumeId()
+	t.Cleanup(func() { deleteEventually(t, drv, id, c.Secrets()) })
+	v, err := volumeid.DecodeVolume(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the failed mgr left: the directory, no .meta, no attributes on it.
+	if err := os.Remove(filepath.Join(groupDir, v.Subvolume, ".meta")); err != nil {
+		t.Fatal(err)
+	}
+	again, err := drv.Controller.CreateVolume(ctx, req)
+	if err != nil {
+		t.Fatalf("CreateVolume retried on an incomplete subvolume: %v", err)
+	}
+	if again.GetVolume().GetVolumeId() != id || again.GetVolume().GetCapacityBytes() != 8<<20 {
+		t.Errorf("retry answered %v, want %s of 8 MiB", again.GetVolume(), id)
+	}
+	var info struct {
+		BytesQuota any    `json:"bytes_quota"`
+		Path       string `json:"path"`
+	}
+	c.CephJSON(t, &info, "fs", "subvolume", "info", c.FS, v.Subvolume, "--group_name", c.Group)
+	if q, ok := info.BytesQuota.(float64); !ok || int64(q) != 8<<20 {
+		t.Errorf("completed subvolume: quota %v, want %d", info.BytesQuota, 8<<20)
+	}
+	t.Logf("completed as a v1 subvolume at %s", info.Path)
 }
