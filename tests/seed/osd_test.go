@@ -32,15 +32,31 @@ func TestOSDRestart(t *testing.T) {
 	for _, p := range pools {
 		t.Run(p.name, func(t *testing.T) {
 			waitClean(t, c, "every OSD up and every PG active+clean before the kill")
+			// The mgr purges a deleted subvolume's data in the background:
+			// hundreds of MiB here, which would still be shrinking the pool's
+			// `stored` while the next test (TestECDataPool of a next run on
+			// the same cluster) measures its growth. Registered first, so it
+			// runs after the deletion.
+			var pool string
+			var stored int64
+			t.Cleanup(func() {
+				if pool == "" {
+					return
+				}
+				start := time.Now()
+				waitFor(t, "the deleted volume's data purged from "+pool, func() bool { return poolStored(t, c, pool) <= stored })
+				t.Logf("%s: the deleted volume's data was purged %v after its deletion", pool, time.Since(start).Round(time.Second))
+			})
 			vol := createVolume(t, drv, c, "osd-restart-"+p.name, p.params, nil)
 			dir := mountVolume(t, drv, c, vol)
+			pool = xattr(t, dir, "ceph.dir.layout.pool")
+			stored = poolStored(t, c, pool)
 			file := filepath.Join(dir, "log")
 			w := startSyncWriter(t, file)
 			w.waitBlocks(t, 20, "20 blocks written and synced before the kill")
 
 			// The acting primary of the object being appended to: the
 			// write in flight there waits for a new primary to peer.
-			pool := xattr(t, file, "ceph.file.layout.pool")
 			osd := primaryOf(t, c, pool, currentObject(t, file, w))
 			daemon := "osd." + strconv.Itoa(osd)
 			restarted := false
