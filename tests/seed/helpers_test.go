@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -167,6 +168,19 @@ func fileSum(t *testing.T, path string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(data)
+}
+
+// clusterSh runs `hack/cluster.sh COMMAND DIR DAEMON` on the seed cluster
+// (daemon-kill, daemon-start); both return once the process is gone or has
+// written its pid file, so a minute only bounds a hang.
+func (c *seedCluster) clusterSh(t *testing.T, command, daemon string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(testcluster.Root(), "hack", "cluster.sh"), command, c.Dir, daemon).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster.sh %s %s: %v\n%s", command, daemon, err, out)
+	}
 }
 
 // waitFor polls ok until it holds, failing the test after a generous

@@ -54,6 +54,8 @@ type syncWriter struct {
 	longest   time.Duration
 	longestAt time.Time
 	lastAt    time.Time
+
+	phaseStart int // blocks synced when the current phase began (osd_test.go)
 }
 
 func startSyncWriter(t *testing.T, path string) *syncWriter {
