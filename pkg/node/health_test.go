@@ -42,7 +42,7 @@ func TestJudge(t *testing.T) {
 		{"stale", volumeState{}, &os.PathError{Op: "lstat", Path: "/p", Err: unix.ESTALE}, inaccessible, contract.ReasonClientDisconnected, false},
 		{"blocklisted kernel client", volumeState{}, &os.PathError{Op: "statx", Path: "/p", Err: unix.ESHUTDOWN}, inaccessible, contract.ReasonClientDisconnected, false},
 		{"no answer", volumeState{}, timedOut, inaccessible, contract.ReasonClientNotResponding, false},
-		{"permission", volumeState{}, &os.PathError{Op: "statx", Path: "/p", Err: unix.EACCES}, 0, "", true},
+		{"evicted kernel client (EACCES)", volumeState{}, &os.PathError{Op: "statx", Path: "/p", Err: unix.EACCES}, inaccessible, contract.ReasonClientDisconnected, false},
 		{"subvolume removed", volumeState{links: 0}, nil, inaccessible, contract.ReasonSubvolumeMissing, false},
 		{"at its quota", volumeState{links: 2, avail: 0, quota: true}, nil, degraded, contract.ReasonQuotaExceeded, false},
 		{"no quota, no space", volumeState{links: 2, avail: 0}, nil, degraded, contract.ReasonPoolFull, false},

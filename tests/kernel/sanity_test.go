@@ -25,7 +25,7 @@ func sanityKernel(t *testing.T, v *vm) {
 	for _, k := range []string{
 		"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerValidateVolumeCapabilitiesSecret",
 		"NodeStageVolumeSecret", "NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret",
-		"ListSnapshotsSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
+		"ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
 	} {
 		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", k, v.cluster.AdminKey)
 	}

@@ -33,7 +33,7 @@ const ClusterID = "embedded"
 var SecretRPCs = []string{
 	"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret", "ControllerUnpublishVolumeSecret",
 	"ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret", "NodePublishVolumeSecret",
-	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
+	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
 }
 
 // Write writes the files of RUN_DIR for the cluster described in
