@@ -10,6 +10,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
+	mount "k8s.io/mount-utils"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/contract"
 )
@@ -93,7 +94,11 @@ func judge(path string, st volumeState, err error) ([]*csi.VolumeHealth_VolumeHe
 // kernel client (Debian's 6.1 in the kernel e2e) answers EACCES to the
 // forced statx: mount-utils counts it too, and the driver, root, looking at
 // the volume's own root, is refused only when the cluster refuses the client.
+// It counts all that mount-utils' IsCorruptedMnt counts, and more.
 func clientGone(err error) bool {
+	if mount.IsCorruptedMnt(err) {
+		return true
+	}
 	for _, e := range []error{unix.ENOTCONN, unix.ECONNABORTED, unix.ESTALE, unix.EIO, unix.ENODEV, unix.EHOSTDOWN, unix.ESHUTDOWN, unix.EACCES} {
 		if errors.Is(err, e) {
 			return true

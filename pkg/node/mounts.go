@@ -34,7 +34,7 @@ func (s *Server) mountState(ctx context.Context, path string) (mounted bool, err
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return false, nil
-	case err != nil && (mount.IsCorruptedMnt(err) || clientGone(err)):
+	case clientGone(err):
 		klog.FromContext(ctx).Info("Cleaning a corrupted mount", "path", path, "reason", err.Error())
 		return false, s.unmount(ctx, path)
 	case err != nil:
@@ -47,9 +47,9 @@ func (s *Server) mountState(ctx context.Context, path string) (mounted bool, err
 	// statx above, answered from the kernel's cache; only a request
 	// that reaches the client tells. A killed ceph-fuse answers ENOTCONN
 	// or, once the kernel aborted the FUSE connection, ECONNABORTED, which
-	// mount-utils does not count (clientGone does: a publish bound the dead
-	// mount once, TestPublishRestages on Tentacle).
-	if err := alive(ctx, path); err != nil && (mount.IsCorruptedMnt(err) || clientGone(err)) {
+	// mount-utils does not count and clientGone does (a publish bound the
+	// dead mount once, TestPublishRestages on Tentacle).
+	if err := alive(ctx, path); clientGone(err) {
 		klog.FromContext(ctx).Info("Cleaning a mount whose client is gone", "path", path, "reason", err.Error())
 		return false, s.unmount(ctx, path)
 	}
