@@ -13,6 +13,8 @@ import (
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 )
 
 // sanityKernel runs csi-sanity against the guest: its node specs mount
@@ -21,14 +23,6 @@ import (
 // it creates, checks and removes are the guest's, through the agent.
 func sanityKernel(t *testing.T, v *vm) {
 	dir := t.TempDir()
-	var secrets strings.Builder
-	for _, k := range []string{
-		"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerValidateVolumeCapabilitiesSecret",
-		"NodeStageVolumeSecret", "NodePublishVolumeSecret", "CreateSnapshotSecret", "DeleteSnapshotSecret",
-		"ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
-	} {
-		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", k, v.cluster.AdminKey)
-	}
 	params := fmt.Sprintf("clusterID: %s\nfsName: %s\nmounter: kernel\n", clusterID, v.cluster.FS)
 	write := func(name, content string) string {
 		path := filepath.Join(dir, name)
@@ -46,7 +40,7 @@ func sanityKernel(t *testing.T, v *vm) {
 	cfg.DialOptions, cfg.ControllerDialOptions = opts, opts
 	cfg.TargetPath = filepath.Join(guestRun, "sanity", "target")
 	cfg.StagingPath = filepath.Join(guestRun, "sanity", "staging")
-	cfg.SecretsFile = write("secrets.yaml", secrets.String())
+	cfg.SecretsFile = write("secrets.yaml", clusterdesc.SecretsFile(v.cluster.AdminKey))
 	cfg.TestVolumeParametersFile = write("parameters.yaml", params)
 	cfg.TestVolumeSize = 1 << 30
 	cfg.TestVolumeExpandSize = 2 << 30

@@ -13,17 +13,9 @@ import (
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/driver"
+	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
-
-// secretKeys are the csi-sanity secrets file sections; each gets the admin
-// credentials of the embedded cluster.
-var secretKeys = []string{
-	"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret", "ControllerUnpublishVolumeSecret",
-	"ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret", "NodePublishVolumeSecret",
-	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret",
-	"NodeExpandVolumeSecret", "ControllerModifyVolumeSecret",
-}
 
 func writeFile(t *testing.T, path, content string) string {
 	t.Helper()
@@ -42,10 +34,6 @@ func TestSanity(t *testing.T) {
 	testcluster.RequireRoot(t, "csi-sanity's node tests mount with ceph-fuse and need root")
 	dir := t.TempDir()
 
-	var secrets strings.Builder
-	for _, k := range secretKeys {
-		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", k, c.AdminKey)
-	}
 	var params strings.Builder
 	for k, v := range c.Params() {
 		fmt.Fprintf(&params, "%s: %s\n", k, v)
@@ -69,7 +57,7 @@ func TestSanity(t *testing.T) {
 	cfg.Address = drv.Options.Endpoint
 	cfg.TargetPath = filepath.Join(dir, "target")
 	cfg.StagingPath = filepath.Join(dir, "staging")
-	cfg.SecretsFile = writeFile(t, filepath.Join(dir, "secrets.yaml"), secrets.String())
+	cfg.SecretsFile = writeFile(t, filepath.Join(dir, "secrets.yaml"), clusterdesc.SecretsFile(c.AdminKey))
 	cfg.TestVolumeParametersFile = writeFile(t, filepath.Join(dir, "parameters.yaml"), params.String())
 	cfg.TestVolumeSize = 1 << 30
 	cfg.TestVolumeExpandSize = 2 << 30

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/cephfs-csi/cephfs-csi/tests/clusterdesc"
 )
@@ -28,13 +27,6 @@ const (
 
 // ClusterID names the embedded cluster in the files written.
 const ClusterID = "embedded"
-
-// SecretRPCs are the keys of the secrets file: one map per RPC family.
-var SecretRPCs = []string{
-	"CreateVolumeSecret", "DeleteVolumeSecret", "ControllerPublishVolumeSecret", "ControllerUnpublishVolumeSecret",
-	"ControllerValidateVolumeCapabilitiesSecret", "NodeStageVolumeSecret", "NodePublishVolumeSecret",
-	"CreateSnapshotSecret", "DeleteSnapshotSecret", "ListSnapshotsSecret", "GetSnapshotSecret", "ControllerExpandVolumeSecret", "NodeExpandVolumeSecret",
-}
 
 // Write writes the files of RUN_DIR for the cluster described in
 // CLUSTER_DIR/cluster.json, replacing those of an earlier run.
@@ -54,11 +46,7 @@ func Write(clusterDir, runDir string) error {
 	if err := clusterdesc.WriteDriverConfig(filepath.Join(runDir, Config), map[string]*clusterdesc.Cluster{ClusterID: c}); err != nil {
 		return err
 	}
-	var secrets strings.Builder
-	for _, rpc := range SecretRPCs {
-		fmt.Fprintf(&secrets, "%s:\n  adminID: admin\n  adminKey: %s\n", rpc, c.AdminKey)
-	}
-	if err := writeFile(filepath.Join(runDir, Secrets), secrets.String()); err != nil {
+	if err := writeFile(filepath.Join(runDir, Secrets), clusterdesc.SecretsFile(c.AdminKey)); err != nil {
 		return err
 	}
 	own := filepath.Join(runDir, ControllerSecretDir)
