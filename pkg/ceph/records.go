@@ -25,22 +25,25 @@ const (
 )
 
 // inMetadataPool runs fn on filesystem fsName's metadata pool, in a RADOS
-// namespace, as one bounded call (the pool is opened and closed inside it).
+// namespace, as one bounded call (the pool is opened and closed inside it),
+// retried once with the newest osdmap when librados timed it out.
 func inMetadataPool[T any](ctx context.Context, a *Admin, op, what, fsName, namespace string, fn func(*rados.IOContext) (T, error)) (T, error) {
 	var zero T
 	info, err := a.filesystem(ctx, fsName)
 	if err != nil {
 		return zero, err
 	}
-	return bounded(ctx, a.call(op), what, func() (T, error) {
-		ioctx, err := a.conn.OpenIOContext(info.MetadataPool)
-		if err != nil {
-			return zero, err
-		}
-		defer ioctx.Destroy()
-		ioctx.SetNamespace(namespace)
-		return fn(ioctx)
-	})
+	return retryOnStaleMap(ctx, func() (T, error) {
+		return bounded(ctx, a.call(op), what, func() (T, error) {
+			ioctx, err := a.conn.OpenIOContext(info.MetadataPool)
+			if err != nil {
+				return zero, err
+			}
+			defer ioctx.Destroy()
+			ioctx.SetNamespace(namespace)
+			return fn(ioctx)
+		})
+	}, a.refreshOSDMap)
 }
 
 // PutRecord stores value under key in filesystem fsName's record object.

@@ -83,10 +83,13 @@ func createVolume(t *testing.T, drv *testcluster.Clients, c *seedCluster, name s
 func deleteVolume(t *testing.T, drv *testcluster.Clients, c *seedCluster, id string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	for try := 1; ; try++ {
 		_, err := drv.Controller.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id, Secrets: c.Secrets()})
 		if err == nil {
 			return
+		}
+		if try == 2 && retryable(err) {
+			c.logFreshClient(t, err)
 		}
 		if !retryable(err) || time.Now().After(deadline) {
 			t.Errorf("DeleteVolume %s: %v", id, err)
@@ -94,6 +97,27 @@ func deleteVolume(t *testing.T, drv *testcluster.Clients, c *seedCluster, id str
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// logFreshClient says, when the driver's calls keep failing, whether a new
+// client (the rados tool) reaches the driver's records and claims: telling
+// a cluster that does not answer from a driver's client that asks in vain.
+func (c *seedCluster) logFreshClient(t *testing.T, err error) {
+	t.Helper()
+	var fss []struct {
+		MetadataPool string `json:"metadata_pool"`
+	}
+	c.CephJSON(t, &fss, "fs", "ls")
+	if len(fss) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, lerr := exec.CommandContext(ctx, "rados", "-c", c.Conf, "-p", fss[0].MetadataPool, "-N", "cephfs-csi",
+		"--rados-osd-op-timeout", "10", "ls").CombinedOutput()
+	t.Logf("the driver answered twice %v; a new client lists the driver's records in %v: %v, %d bytes: %.300s",
+		err, time.Since(start).Round(time.Millisecond), lerr, len(out), out)
 }
 
 // retryable: the codes a CO retries the same call on.
