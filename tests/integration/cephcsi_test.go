@@ -98,7 +98,7 @@ func TestCephCSIVolume(t *testing.T) {
 	handle, uuid, vc := legacyVolume(t, c, request)
 	vol := &csi.Volume{VolumeId: handle, VolumeContext: vc}
 
-	dir := mountVolume(t, drv, c, vol)
+	dir := c.MountVolume(t, drv, vol)
 	write(t, filepath.Join(dir, "old"), "written through ceph-csi's handle")
 
 	if _, err := drv.Controller.ValidateVolumeCapabilities(ctx, &csi.ValidateVolumeCapabilitiesRequest{
@@ -126,7 +126,7 @@ func TestCephCSIVolume(t *testing.T) {
 	restored := createVolume(t, drv, c, "legacy-restore", 200<<20, &csi.VolumeContentSource{
 		Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.GetSnapshot().GetSnapshotId()}},
 	})
-	if got := files(t, mountVolume(t, drv, c, restored)); !slices.Equal(got, []string{"old"}) {
+	if got := files(t, c.MountVolume(t, drv, restored)); !slices.Equal(got, []string{"old"}) {
 		t.Errorf("restored from a ceph-csi volume's snapshot: %v", got)
 	}
 	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.GetSnapshot().GetSnapshotId(), Secrets: c.Secrets()}); err != nil {
@@ -143,7 +143,7 @@ func TestCephCSIVolume(t *testing.T) {
 	fromLegacy := createVolume(t, drv, c, "legacy-snap-restore", 200<<20, &csi.VolumeContentSource{
 		Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: legacySnap}},
 	})
-	if got := files(t, mountVolume(t, drv, c, fromLegacy)); !slices.Equal(got, []string{"old"}) {
+	if got := files(t, c.MountVolume(t, drv, fromLegacy)); !slices.Equal(got, []string{"old"}) {
 		t.Errorf("restored from a ceph-csi snapshot: %v", got)
 	}
 	if _, err := drv.Controller.DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: legacySnap, Secrets: c.Secrets()}); err != nil {
@@ -193,7 +193,7 @@ func TestCephCSIShallowVolume(t *testing.T) {
 	request := "pvc-legacy-src-" + time.Now().Format("150405000")
 	srcHandle, _, srcVC := legacyVolume(t, c, request)
 	t.Cleanup(func() { deleteEventually(t, drv, srcHandle, c.Secrets()) })
-	srcDir := mountVolume(t, drv, c, &csi.Volume{VolumeId: srcHandle, VolumeContext: srcVC})
+	srcDir := c.MountVolume(t, drv, &csi.Volume{VolumeId: srcHandle, VolumeContext: srcVC})
 	write(t, filepath.Join(srcDir, "old"), "snapshotted by ceph-csi")
 	snapHandle, _ := legacySnapshot(t, c, srcHandle, srcVC["subvolumeName"], "snapshot-"+request)
 	write(t, filepath.Join(srcDir, "later"), "not in the snapshot")

@@ -32,7 +32,7 @@ func TestCephCSISnapshotSizeAfterExpansion(t *testing.T) {
 	handle, _, vc := legacyVolume(t, c, request)
 	c.Ceph(t, "fs", "subvolume", "resize", c.FS, vc["subvolumeName"], "1073741824", "--group_name", c.Group)
 	t.Cleanup(func() { deleteEventually(t, drv, handle, c.Secrets()) })
-	dir := mountVolume(t, drv, c, &csi.Volume{VolumeId: handle, VolumeContext: vc})
+	dir := c.MountVolume(t, drv, &csi.Volume{VolumeId: handle, VolumeContext: vc})
 	writeSynced(t, filepath.Join(dir, "old"), "taken at 1 GiB")
 
 	snap, _ := legacySnapshot(t, c, handle, vc["subvolumeName"], "snapshot-"+request)
@@ -64,7 +64,7 @@ func TestCephCSISnapshotSizeAfterExpansion(t *testing.T) {
 	if restored.GetCapacityBytes() != gib {
 		t.Errorf("restored at %d bytes, want %d", restored.GetCapacityBytes(), gib)
 	}
-	target := mountVolume(t, drv, c, restored)
+	target := c.MountVolume(t, drv, restored)
 	if got := files(t, target); !slices.Equal(got, []string{"old"}) {
 		t.Errorf("restored files %v, want [old]", got)
 	}

@@ -100,7 +100,7 @@ func TestQuotaExceededCondition(t *testing.T) {
 	drv := c.StartDriver(t, func(o *driver.Options) { o.ControllerSecretDir = own })
 	ctx := context.Background()
 	vol := createVolume(t, drv, c, "quota-full", 4<<20, nil)
-	dir := mountVolume(t, drv, c, vol)
+	dir := c.MountVolume(t, drv, vol)
 
 	// Write until the client refuses (EDQUOT), then flush what was taken.
 	f, err := os.Create(filepath.Join(dir, "fill"))

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -29,36 +28,6 @@ func createVolume(t *testing.T, drv *testcluster.Clients, c *testcluster.Cluster
 	}
 	t.Cleanup(func() { deleteEventually(t, drv, resp.GetVolume().GetVolumeId(), c.Secrets()) })
 	return resp.GetVolume()
-}
-
-// mountVolume stages and publishes a volume and returns the target path;
-// both are undone when the test ends.
-func mountVolume(t *testing.T, drv *testcluster.Clients, c *testcluster.Cluster, vol *csi.Volume) string {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
-	if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(), Secrets: c.Secrets(),
-	}); err != nil {
-		t.Fatalf("stage: %v", err)
-	}
-	if _, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(),
-	}); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
-			t.Errorf("unpublish: %v", err)
-		}
-		if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging}); err != nil {
-			t.Errorf("unstage: %v", err)
-		}
-	})
-	return target
 }
 
 // files lists the regular files in dir.

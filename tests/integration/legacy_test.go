@@ -33,7 +33,7 @@ func TestDeleteLegacySubvolume(t *testing.T) {
 	group := &csi.Volume{VolumeId: "legacy-group-" + c.Group, VolumeContext: map[string]string{
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true", "rootPath": "/volumes/" + c.Group,
 	}}
-	groupDir := mountVolume(t, drv, c, group)
+	groupDir := c.MountVolume(t, drv, group)
 	makeLegacy := func(volID string) {
 		t.Helper()
 		v, err := volumeid.DecodeVolume(volID)
@@ -100,7 +100,7 @@ func TestCreateCompletesInterruptedSubvolume(t *testing.T) {
 	group := &csi.Volume{VolumeId: "incomplete-group-" + c.Group, VolumeContext: map[string]string{
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true", "rootPath": "/volumes/" + c.Group,
 	}}
-	groupDir := mountVolume(t, drv, c, group)
+	groupDir := c.MountVolume(t, drv, group)
 
 	req := &csi.CreateVolumeRequest{
 		Name: "incomplete-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: 8 << 20},

@@ -44,7 +44,7 @@ func TestNodeHealthSubvolumeRemoved(t *testing.T) {
 	drv := c.StartDriver(t, nil)
 	ctx := context.Background()
 	vol := createVolume(t, drv, c, "node-health-gone", 16<<20, nil)
-	target := mountVolume(t, drv, c, vol)
+	target := c.MountVolume(t, drv, vol)
 	staging := filepath.Join(filepath.Dir(target), "staging")
 	id := vol.GetVolumeId()
 	write(t, filepath.Join(target, "file"), "before")

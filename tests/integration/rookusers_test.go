@@ -80,7 +80,7 @@ func TestRookUsers(t *testing.T) {
 		t.Fatalf("restore as csi-cephfs-provisioner: %v", err)
 	}
 	defer deleteEventually(t, drv, restoreResp.GetVolume().GetVolumeId(), provisioner)
-	if got := files(t, mountVolume(t, drv, c, restoreResp.GetVolume())); !slices.Equal(got, []string{"f"}) {
+	if got := files(t, c.MountVolume(t, drv, restoreResp.GetVolume())); !slices.Equal(got, []string{"f"}) {
 		t.Errorf("restored volume holds %v", got)
 	}
 	if _, err := drv.Controller.ControllerExpandVolume(ctx, &csi.ControllerExpandVolumeRequest{

@@ -86,7 +86,7 @@ func TestShallowVolume(t *testing.T) {
 	stamp := time.Now().Format("150405.000")
 
 	src := createVolume(t, drv, c, "shallow-src", 100<<20, nil)
-	srcDir := mountVolume(t, drv, c, src)
+	srcDir := c.MountVolume(t, drv, src)
 	write(t, filepath.Join(srcDir, "before"), "in the snapshot")
 	if err := os.Mkdir(filepath.Join(srcDir, "dir"), 0o755); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestShallowOffClones(t *testing.T) {
 	drv := c.StartDriver(t, nil)
 	ctx := context.Background()
 	src := createVolume(t, drv, c, "shallow-off-src", 100<<20, nil)
-	write(t, filepath.Join(mountVolume(t, drv, c, src), "data"), "copied")
+	write(t, filepath.Join(c.MountVolume(t, drv, src), "data"), "copied")
 	snap, err := drv.Controller.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "shallow-off-" + time.Now().Format("150405.000"), SourceVolumeId: src.GetVolumeId(), Secrets: c.Secrets()})
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +270,7 @@ func TestStaticShallowVolume(t *testing.T) {
 	c := testcluster.Get(t)
 	drv := c.StartDriver(t, nil)
 	src := createVolume(t, drv, c, "static-shallow-src", 100<<20, nil)
-	write(t, filepath.Join(mountVolume(t, drv, c, src), "kept"), "in the snapshot")
+	write(t, filepath.Join(c.MountVolume(t, drv, src), "kept"), "in the snapshot")
 	v, err := volumeid.DecodeVolume(src.GetVolumeId())
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func TestSnapshotRestoreClone(t *testing.T) {
 	ctx := context.Background()
 
 	src := createVolume(t, drv, c, "snap-src", 100<<20, nil)
-	srcDir := mountVolume(t, drv, c, src)
+	srcDir := c.MountVolume(t, drv, src)
 	write(t, filepath.Join(srcDir, "before"), "taken")
 
 	snap, err := drv.Controller.CreateSnapshot(ctx, &csi.CreateSnapshotRequest{
@@ -54,13 +54,13 @@ func TestSnapshotRestoreClone(t *testing.T) {
 	if restored.GetCapacityBytes() != 200<<20 {
 		t.Errorf("restored capacity %d, want the requested %d", restored.GetCapacityBytes(), 200<<20)
 	}
-	if got := files(t, mountVolume(t, drv, c, restored)); !slices.Equal(got, []string{"before"}) {
+	if got := files(t, c.MountVolume(t, drv, restored)); !slices.Equal(got, []string{"before"}) {
 		t.Errorf("restored volume holds %v, want exactly the snapshot's [before]", got)
 	}
 
 	fromVol := &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: src.GetVolumeId()}}}
 	clone := createVolume(t, drv, c, "clone", 100<<20, fromVol)
-	cloneDir := mountVolume(t, drv, c, clone)
+	cloneDir := c.MountVolume(t, drv, clone)
 	if got := files(t, cloneDir); !slices.Equal(got, []string{"after", "before"}) {
 		t.Errorf("clone holds %v", got)
 	}
@@ -81,7 +81,7 @@ func TestSnapshotRestoreClone(t *testing.T) {
 		t.Fatalf("delete a volume with a snapshot: %v", err)
 	}
 	again := createVolume(t, drv, c, "restored-after-delete", 100<<20, fromSnap)
-	if got := files(t, mountVolume(t, drv, c, again)); !slices.Equal(got, []string{"before"}) {
+	if got := files(t, c.MountVolume(t, drv, again)); !slices.Equal(got, []string{"before"}) {
 		t.Errorf("restore after the source was deleted holds %v", got)
 	}
 	for i := 0; i < 2; i++ {
@@ -102,7 +102,7 @@ func TestExpandMounted(t *testing.T) {
 	c := testcluster.Fault(t)
 	drv := c.StartDriver(t, nil)
 	vol := createVolume(t, drv, c, "expand", 100<<20, nil)
-	dir := mountVolume(t, drv, c, vol)
+	dir := c.MountVolume(t, drv, vol)
 	resp, err := drv.Controller.ControllerExpandVolume(context.Background(), &csi.ControllerExpandVolumeRequest{
 		VolumeId: vol.GetVolumeId(), CapacityRange: &csi.CapacityRange{RequiredBytes: 300 << 20}, Secrets: c.Secrets(),
 	})
@@ -133,7 +133,7 @@ func TestCloneSurvivesDriverKill(t *testing.T) {
 	c := testcluster.Fault(t)
 	drv := c.StartDriver(t, nil)
 	src := createVolume(t, drv, c, "kill-src", 1<<30, nil)
-	dir := mountVolume(t, drv, c, src)
+	dir := c.MountVolume(t, drv, src)
 	// Enough files that the mgr's copy takes a while.
 	for i := 0; i < 400; i++ {
 		write(t, filepath.Join(dir, fmt.Sprintf("f%03d", i)), strings.Repeat("x", 64<<10))
@@ -170,7 +170,7 @@ func TestCloneSurvivesDriverKill(t *testing.T) {
 	if n := c.CountSubvolumes(t, resp.GetVolume().GetVolumeId()); n != 1 {
 		t.Errorf("%d subvolumes for one clone", n)
 	}
-	if got := len(files(t, mountVolume(t, drv, c, resp.GetVolume()))); got != 400 {
+	if got := len(files(t, c.MountVolume(t, drv, resp.GetVolume()))); got != 400 {
 		t.Errorf("clone holds %d files, want 400", got)
 	}
 	if got := c.Snapshots(t, src.GetVolumeId()); len(got) != 0 {

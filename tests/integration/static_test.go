@@ -56,7 +56,7 @@ func TestStaticVolumeWithoutFSName(t *testing.T) {
 	named := &csi.Volume{VolumeId: sub + "-named", VolumeContext: map[string]string{
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true", "rootPath": path,
 	}}
-	writeSynced(t, filepath.Join(mountVolume(t, drv, c, named), "data"), "written through a PV naming its filesystem")
+	writeSynced(t, filepath.Join(c.MountVolume(t, drv, named), "data"), "written through a PV naming its filesystem")
 
 	nodeUser := rookUser(t, c, "csi-cephfs-node",
 		[]string{"mon", "allow r", "mgr", "allow rw", "osd", "allow rw tag cephfs *=*", "mds", "allow rw"}, "userID", "userKey")
