@@ -12,8 +12,11 @@ PACKAGES=(ceph-mon ceph-osd ceph-mds ceph-mgr ceph-fuse ceph-common libcephfs-de
 	containerd runc containernetworking-plugins busybox-static)
 # Installed without their recommendations: QEMU for the kernel e2e (make
 # e2e-kernel, hack/kernel-vm.sh) would otherwise bring a GTK front end and
-# firmware it does not use.
-LEAN_PACKAGES=(qemu-system-x86)
+# firmware it does not use. PostgreSQL 15 (/usr/lib/postgresql/15/bin) for the
+# seed's own workload, pgbench through an MDS failover (tests/seed,
+# TestMDSFailoverPostgres), which runs its own server on a volume: the
+# package's default cluster (15/main) is not used.
+LEAN_PACKAGES=(qemu-system-x86 postgresql-15)
 
 missing() {
 	local p
