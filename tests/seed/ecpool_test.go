@@ -25,7 +25,7 @@ func TestECDataPool(t *testing.T) {
 	if got := subvolumePool(t, c, vol.GetVolumeId()); got != c.ECPool {
 		t.Errorf("subvolume info: data_pool %q, want %q", got, c.ECPool)
 	}
-	dir := mountVolume(t, drv, c, vol)
+	dir := c.MountVolume(t, drv, vol)
 	if got := xattr(t, dir, "ceph.dir.layout.pool"); got != c.ECPool {
 		t.Errorf("layout of the published volume: pool %q, want %q", got, c.ECPool)
 	}
@@ -73,7 +73,7 @@ func TestECDataPool(t *testing.T) {
 			if got := subvolumePool(t, c, copied.GetVolumeId()); got != c.ECPool {
 				t.Errorf("subvolume info: data_pool %q, want %q", got, c.ECPool)
 			}
-			copyDir := mountVolume(t, drv, c, copied)
+			copyDir := c.MountVolume(t, drv, copied)
 			if got := xattr(t, filepath.Join(copyDir, "data"), "ceph.file.layout.pool"); got != c.ECPool {
 				t.Errorf("layout of the copied file: pool %q, want %q", got, c.ECPool)
 			}

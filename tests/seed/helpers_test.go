@@ -49,11 +49,6 @@ func getSeed(t *testing.T) *seedCluster {
 	return &seedCluster{Cluster: c, ECPool: desc.ECPool}
 }
 
-var rwx = &csi.VolumeCapability{
-	AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
-	AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER},
-}
-
 // ecParams are StorageClass parameters that put volumes in the EC pool.
 func (c *seedCluster) ecParams() map[string]string {
 	p := c.Params()
@@ -67,7 +62,7 @@ func createVolume(t *testing.T, drv *testcluster.Clients, c *seedCluster, name s
 	t.Helper()
 	resp, err := drv.Controller.CreateVolume(context.Background(), &csi.CreateVolumeRequest{
 		Name: name + "-" + time.Now().Format("150405.000"), CapacityRange: &csi.CapacityRange{RequiredBytes: 1 << 30},
-		VolumeCapabilities: []*csi.VolumeCapability{rwx}, Parameters: params, Secrets: c.Secrets(),
+		VolumeCapabilities: []*csi.VolumeCapability{testcluster.RWX}, Parameters: params, Secrets: c.Secrets(),
 		VolumeContentSource: src,
 	})
 	if err != nil {
@@ -127,36 +122,6 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
-}
-
-// mountVolume stages and publishes a volume (ceph-fuse) and returns the
-// target path; both are undone when the test ends.
-func mountVolume(t *testing.T, drv *testcluster.Clients, c *seedCluster, vol *csi.Volume) string {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
-	if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(), Secrets: c.Secrets(),
-	}); err != nil {
-		t.Fatalf("NodeStageVolume: %v", err)
-	}
-	if _, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: rwx,
-		VolumeContext: vol.GetVolumeContext(),
-	}); err != nil {
-		t.Fatalf("NodePublishVolume: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
-			t.Errorf("NodeUnpublishVolume: %v", err)
-		}
-		if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging}); err != nil {
-			t.Errorf("NodeUnstageVolume: %v", err)
-		}
-	})
-	return target
 }
 
 // writeRandom writes size pseudo-random bytes to path, fsyncs them and

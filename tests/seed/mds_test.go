@@ -159,7 +159,7 @@ func TestMDSFailover(t *testing.T) {
 	})
 
 	vol := createVolume(t, drv, c, "mds-failover", c.ecParams(), nil)
-	dir := mountVolume(t, drv, c, vol)
+	dir := c.MountVolume(t, drv, vol)
 	w := startSyncWriter(t, filepath.Join(dir, "log"))
 	w.waitBlocks(t, 20, "20 blocks written and synced before the failover")
 
@@ -181,7 +181,7 @@ func TestMDSFailover(t *testing.T) {
 		pauseEnd.Sub(failedAt).Round(time.Millisecond), blocks)
 
 	// What a new client reads is what the writer synced, byte for byte.
-	again := mountVolume(t, drv, c, vol)
+	again := c.MountVolume(t, drv, vol)
 	if got := fileSum(t, filepath.Join(again, "log")); got != sum {
 		t.Errorf("after the failover a new mount reads other bytes than the %d blocks written", blocks)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cephfs-csi/cephfs-csi/pkg/volumeid"
+	"github.com/cephfs-csi/cephfs-csi/tests/testcluster"
 )
 
 // rpcDeadline is what a CO gives one call here (csi-provisioner's --timeout
@@ -127,7 +128,7 @@ func TestMgrFailover(t *testing.T) {
 			l.call(t, "CreateVolume "+name, func(ctx context.Context) error {
 				resp, err := drv.Controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
 					Name: name, CapacityRange: &csi.CapacityRange{RequiredBytes: 64 << 20},
-					VolumeCapabilities: []*csi.VolumeCapability{rwx}, Parameters: c.Params(), Secrets: c.Secrets(),
+					VolumeCapabilities: []*csi.VolumeCapability{testcluster.RWX}, Parameters: c.Params(), Secrets: c.Secrets(),
 				})
 				vol = resp.GetVolume()
 				return err

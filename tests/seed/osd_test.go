@@ -48,7 +48,7 @@ func TestOSDRestart(t *testing.T) {
 				t.Logf("%s: the deleted volume's data was purged %v after its deletion", pool, time.Since(start).Round(time.Second))
 			})
 			vol := createVolume(t, drv, c, "osd-restart-"+p.name, p.params, nil)
-			dir := mountVolume(t, drv, c, vol)
+			dir := c.MountVolume(t, drv, vol)
 			pool = xattr(t, dir, "ceph.dir.layout.pool")
 			stored = poolStored(t, c, pool)
 			file := filepath.Join(dir, "log")
@@ -94,7 +94,7 @@ func TestOSDRestart(t *testing.T) {
 
 			// What a new client reads, from the recovered OSDs, is what the
 			// writer synced, byte for byte.
-			again := mountVolume(t, drv, c, vol)
+			again := c.MountVolume(t, drv, vol)
 			if got := fileSum(t, filepath.Join(again, "log")); got != sum {
 				t.Errorf("after the OSD restart a new mount reads other bytes than the %d blocks written", blocks)
 			}

@@ -42,8 +42,8 @@ func TestMDSFailoverPostgres(t *testing.T) {
 	})
 
 	vol := createVolume(t, drv, c, "postgres", c.Params(), nil)
-	dir := mountVolume(t, drv, c, vol)
-	// Registered after mountVolume: the server stops before the unmount.
+	dir := c.MountVolume(t, drv, vol)
+	// Registered after MountVolume: the server stops before the unmount.
 	pg := newPGServer(t, filepath.Join(dir, "pgdata"))
 	pg.initdb(t)
 	pg.start(t)
