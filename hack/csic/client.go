@@ -112,3 +112,33 @@ func (c *client) printf(format string, args ...any) {
 		fmt.Fprintf(c.out, format, args...)
 	}
 }
+
+// page is a List RPC's response: its entries and the token of the next page.
+type page interface {
+	proto.Message
+	GetNextToken() string
+}
+
+// eachPage calls a List RPC page by page, from the first until the driver
+// gives no next token: in -json mode each response is printed as it is,
+// otherwise handed to rows.
+func eachPage[R page](ctx context.Context, c *client, method string, list func(ctx context.Context, token string) (R, error), rows func(R)) error {
+	token := ""
+	for {
+		var resp R
+		if err := c.call(ctx, method, func(ctx context.Context) (err error) {
+			resp, err = list(ctx, token)
+			return err
+		}); err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(resp)
+		} else {
+			rows(resp)
+		}
+		if token = resp.GetNextToken(); token == "" {
+			return nil
+		}
+	}
+}

@@ -111,32 +111,21 @@ func (c *client) snapshotList(ctx context.Context, volume string, pageSize int) 
 	if !c.json {
 		fmt.Fprintln(tw, "SNAPSHOT ID\tSOURCE VOLUME ID\tSIZE\tREADY")
 	}
-	token, n := "", 0
-	for {
-		req := &csi.ListSnapshotsRequest{
+	n := 0
+	err := eachPage(ctx, c, "ListSnapshots", func(ctx context.Context, token string) (*csi.ListSnapshotsResponse, error) {
+		return c.ctl.ListSnapshots(ctx, &csi.ListSnapshotsRequest{
 			SourceVolumeId: sourceID, MaxEntries: int32(pageSize), StartingToken: token,
 			Secrets: c.secrets.For("ListSnapshotsSecret"),
-		}
-		var resp *csi.ListSnapshotsResponse
-		if err := c.call(ctx, "ListSnapshots", func(ctx context.Context) (err error) {
-			resp, err = c.ctl.ListSnapshots(ctx, req)
-			return err
-		}); err != nil {
-			return err
-		}
-		if c.json {
-			c.printJSON(resp)
-		}
+		})
+	}, func(resp *csi.ListSnapshotsResponse) {
 		for _, e := range resp.GetEntries() {
 			s := e.GetSnapshot()
 			n++
-			if !c.json {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\n", s.GetSnapshotId(), s.GetSourceVolumeId(), csiargs.FormatSize(s.GetSizeBytes()), s.GetReadyToUse())
-			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\n", s.GetSnapshotId(), s.GetSourceVolumeId(), csiargs.FormatSize(s.GetSizeBytes()), s.GetReadyToUse())
 		}
-		if token = resp.GetNextToken(); token == "" {
-			break
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if c.json {
 		return nil

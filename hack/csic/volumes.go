@@ -209,29 +209,18 @@ func (c *client) list(ctx context.Context, pageSize int) error {
 	if !c.json {
 		fmt.Fprintln(tw, "VOLUME ID\tCAPACITY\tNAME")
 	}
-	token, n := "", 0
-	for {
-		req := &csi.ListVolumesRequest{MaxEntries: int32(pageSize), StartingToken: token}
-		var resp *csi.ListVolumesResponse
-		if err := c.call(ctx, "ListVolumes", func(ctx context.Context) (err error) {
-			resp, err = c.ctl.ListVolumes(ctx, req)
-			return err
-		}); err != nil {
-			return err
-		}
-		if c.json {
-			c.printJSON(resp)
-		}
+	n := 0
+	err := eachPage(ctx, c, "ListVolumes", func(ctx context.Context, token string) (*csi.ListVolumesResponse, error) {
+		return c.ctl.ListVolumes(ctx, &csi.ListVolumesRequest{MaxEntries: int32(pageSize), StartingToken: token})
+	}, func(resp *csi.ListVolumesResponse) {
 		for _, e := range resp.GetEntries() {
 			v := e.GetVolume()
 			n++
-			if !c.json {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", v.GetVolumeId(), capacity(v.GetCapacityBytes()), orDash(names[v.GetVolumeId()]))
-			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", v.GetVolumeId(), capacity(v.GetCapacityBytes()), orDash(names[v.GetVolumeId()]))
 		}
-		if token = resp.GetNextToken(); token == "" {
-			break
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if c.json {
 		return nil
