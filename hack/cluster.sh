@@ -13,6 +13,8 @@
 #   hack/cluster.sh mon-start DIR  # restart the monitor and wait until usable
 #   hack/cluster.sh daemon-kill  DIR DAEMON  # SIGKILL one daemon (osd.1, mds.a, ...), as a crash would
 #   hack/cluster.sh daemon-start DIR DAEMON  # start one daemon of the cluster again
+#   hack/cluster.sh daemon-pause  DIR DAEMON # SIGSTOP one daemon: silent, its connections open (a vanished host)
+#   hack/cluster.sh daemon-resume DIR DAEMON # SIGCONT it
 #
 # The cluster runs as root without systemd, entirely inside DIR and on one
 # IPv4 address, IP (127.0.0.1 unless --address says otherwise): one mon
@@ -639,6 +641,7 @@ mon max pg per osd = 1000
 mon data avail warn = 2
 mon data avail crit = 1
 $(pool_size_conf)
+$(failure_conf)
 osd pool default pg num = 8
 osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
@@ -701,6 +704,18 @@ pool_size_conf() {
 	seed) printf 'osd pool default size = 3\nosd pool default min size = 2\n' ;;
 	*) printf 'osd pool default size = 1\nosd pool default min size = 1\n' ;;
 	esac
+}
+
+# failure_conf: how the mon decides that an OSD which stopped answering is
+# down. It wants reports from mon_osd_min_down_reporters (2) peers, counted by
+# host (mon_osd_reporter_subtree_level): on one host that never happens, so a
+# silent OSD (a vanished host, a hung process) stayed "up" and blocked its
+# PGs' I/O for mon_osd_report_timeout (15 min; seen: still up after 90 s). The
+# seed profile counts by OSD, as if each had a host of its own as in Rook.
+# An OSD that dies is reported at once by its peers ("connection refused")
+# whatever this says.
+failure_conf() {
+	[[ "$PROFILE" != seed ]] || printf 'mon osd reporter subtree level = osd\n'
 }
 
 # osd_store_conf: the OSDs' object store. The seed profile's is BlueStore on
@@ -1191,6 +1206,18 @@ cmd_daemon_kill() {
 	rm -f "$(pid_file "$2")"
 }
 
+# cmd_daemon_signal DIR DAEMON SIGNAL: send SIGNAL (STOP, CONT) to a running
+# daemon. Stopped, it keeps its connections open and answers nothing, as a
+# host that vanished from the network; its peers notice only by heartbeat.
+cmd_daemon_signal() {
+	set_paths "${1:-}"
+	load_env
+	cluster_daemon "${2:-}"
+	local pid
+	pid=$(daemon_pid "$2") || die "$2 of cluster '$NAME' is not running"
+	kill -"$3" "$pid"
+}
+
 # cmd_daemon_start DIR DAEMON: start a daemon that is not running (a killed
 # OSD of the seed profile comes back with its data; a memstore one has none).
 cmd_daemon_start() {
@@ -1222,6 +1249,8 @@ main() {
 	mon-start) cmd_mon_start "$@" ;;
 	daemon-kill) cmd_daemon_kill "$@" ;;
 	daemon-start) cmd_daemon_start "$@" ;;
+	daemon-pause) cmd_daemon_signal "${1:-}" "${2:-}" STOP ;;
+	daemon-resume) cmd_daemon_signal "${1:-}" "${2:-}" CONT ;;
 	-h | --help | help) usage ;;
 	*) usage ;;
 	esac

@@ -14,7 +14,9 @@ import (
 
 // TestOSDRestart: an OSD is killed (SIGKILL, as a crash or the OOM killer
 // would) under a client writing and fsyncing through a published volume,
-// then started again. Replicated size 3 / min_size 2 and EC 2+1 / min_size 2
+// then started again; or it falls silent (SIGSTOP: its connections stay
+// open, as when its host vanishes from the network, so only the peers'
+// heartbeats tell) and comes back (SIGCONT). Replicated size 3 / min_size 2 and EC 2+1 / min_size 2
 // both serve with one OSD of three down, so the client may pause while the
 // mon marks the OSD down but sees no error; after the restart the PGs
 // recover to active+clean, and a fresh mount reads exactly what was synced.
@@ -25,9 +27,11 @@ func TestOSDRestart(t *testing.T) {
 	pools := []struct {
 		name   string
 		params map[string]string
+		silent bool // paused, not killed
 	}{
-		{"replicated", c.Params()}, // the filesystem's default data pool
-		{"ec", c.ecParams()},
+		{"replicated", c.Params(), false}, // the filesystem's default data pool
+		{"ec", c.ecParams(), false},
+		{"replicated, silent", c.Params(), true},
 	}
 	for _, p := range pools {
 		t.Run(p.name, func(t *testing.T) {
@@ -59,23 +63,27 @@ func TestOSDRestart(t *testing.T) {
 			// write in flight there waits for a new primary to peer.
 			osd := primaryOf(t, c, pool, currentObject(t, file, w))
 			daemon := "osd." + strconv.Itoa(osd)
+			stop, start, stopped := "daemon-kill", "daemon-start", "killed"
+			if p.silent {
+				stop, start, stopped = "daemon-pause", "daemon-resume", "paused"
+			}
 			restarted := false
 			t.Cleanup(func() { // never leave the next test an OSD short
 				if !restarted {
-					c.clusterSh(t, "daemon-start", daemon)
+					c.clusterSh(t, start, daemon)
 				}
 			})
 
-			w.phase() // the longest wait counts from the kill on
-			killedAt := time.Now()
-			c.clusterSh(t, "daemon-kill", daemon)
+			w.phase() // the longest wait counts from the stop on
+			stoppedAt := time.Now()
+			c.clusterSh(t, stop, daemon)
 			waitFor(t, daemon+" marked down", func() bool { return !osdUp(t, c, osd) })
-			markedDown := time.Since(killedAt)
+			markedDown := time.Since(stoppedAt)
 			w.waitBlocks(t, 50, "50 blocks synced with "+daemon+" down")
 			down := w.phase()
 
 			startedAt := time.Now()
-			c.clusterSh(t, "daemon-start", daemon)
+			c.clusterSh(t, start, daemon)
 			restarted = true
 			waitFor(t, daemon+" up", func() bool { return osdUp(t, c, osd) })
 			up := time.Since(startedAt)
@@ -86,9 +94,9 @@ func TestOSDRestart(t *testing.T) {
 			after := w.phase()
 			blocks, sum := w.finish(t)
 
-			t.Logf("%s: killed %s (acting primary of the object in writing): marked down after %v; %s. "+
+			t.Logf("%s: %s %s (acting primary of the object in writing): marked down after %v; %s. "+
 				"Restarted: up after %v, every PG active+clean after %v; %s. Then %s. %d blocks of 64 KiB in all",
-				pool, daemon, markedDown.Round(time.Millisecond), down.since(killedAt),
+				pool, stopped, daemon, markedDown.Round(time.Millisecond), down.since(stoppedAt),
 				up.Round(time.Millisecond), recovery.Round(time.Millisecond), recovering.since(startedAt),
 				after.since(startedAt), blocks)
 
