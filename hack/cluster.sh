@@ -714,8 +714,18 @@ pool_size_conf() {
 # seed profile counts by OSD, as if each had a host of its own as in Rook.
 # An OSD that dies is reported at once by its peers ("connection refused")
 # whatever this says.
+#
+# An OSD marked down while it was alive (as a silent one is) counts as
+# "laggy" in the osdmap from then on (laggy_probability > 0, which only
+# fresh restarts shrink), and an MDS of Pacific 16.2.14+ then never evicts a
+# dead client (defer_client_eviction_on_laggy_osds): the caps of a failed
+# mgr's or a killed ceph-fuse's session stay held, and every mgr command on
+# those directories waits (seen: TestMgrFailover's DeleteVolumes blocked for
+# minutes after TestOSDRestart's silent OSD on a reused cluster). The seed
+# profile turns that deferral off, so one test's silent OSD does not stall
+# the next run's failovers.
 failure_conf() {
-	[[ "$PROFILE" != seed ]] || printf 'mon osd reporter subtree level = osd\n'
+	[[ "$PROFILE" != seed ]] || printf 'mon osd reporter subtree level = osd\ndefer client eviction on laggy osds = false\n'
 }
 
 # osd_store_conf: the OSDs' object store. The seed profile's is BlueStore on
