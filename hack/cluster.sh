@@ -987,6 +987,16 @@ seed_boot() {
 	mon_cmd "'ceph fs add_data_pool $FS $FS-data-ec'" fs add_data_pool "$FS" "$FS-data-ec" >/dev/null
 }
 
+# seed_failure_settings: failure_conf's settings, given to a running cluster
+# through the mon's config database too: a cluster booted before they were in
+# its ceph.conf gets them when reused.
+seed_failure_settings() {
+	mon_cmd "'ceph config set mon mon_osd_reporter_subtree_level osd'" \
+		config set mon mon_osd_reporter_subtree_level osd >/dev/null
+	mon_cmd "'ceph config set mds defer_client_eviction_on_laggy_osds false'" \
+		config set mds defer_client_eviction_on_laggy_osds false >/dev/null
+}
+
 # seed_wait_standbys DEADLINE_MS: wait until the failover tests have what they
 # fail over to (a standby-replay MDS, a standby mgr) and every PG is active.
 seed_wait_standbys() {
@@ -1077,6 +1087,7 @@ cmd_up() {
 				if reuse_cluster; then
 					# a restarted MDS or mgr comes back as a standby
 					[[ "$PROFILE" != seed ]] || seed_wait_standbys $(($(now_ms) + BOOT_TIMEOUT * 1000))
+					[[ "$PROFILE" != seed ]] || seed_failure_settings
 					if [[ -n "$want_name" && "$NAME" != "$want_name" ]]; then
 						NAME=$want_name
 						save_env
