@@ -724,8 +724,14 @@ pool_size_conf() {
 # minutes after TestOSDRestart's silent OSD on a reused cluster). The seed
 # profile turns that deferral off, so one test's silent OSD does not stall
 # the next run's failovers.
+SEED_FAILURE_SETTINGS=("mon mon_osd_reporter_subtree_level osd" "mds defer_client_eviction_on_laggy_osds false")
 failure_conf() {
-	[[ "$PROFILE" != seed ]] || printf 'mon osd reporter subtree level = osd\ndefer client eviction on laggy osds = false\n'
+	[[ "$PROFILE" == seed ]] || return 0
+	local setting who name value
+	for setting in "${SEED_FAILURE_SETTINGS[@]}"; do
+		read -r who name value <<<"$setting"
+		printf '%s = %s\n' "$name" "$value"
+	done
 }
 
 # osd_store_conf: the OSDs' object store. The seed profile's is BlueStore on
@@ -991,10 +997,11 @@ seed_boot() {
 # through the mon's config database too: a cluster booted before they were in
 # its ceph.conf gets them when reused.
 seed_failure_settings() {
-	mon_cmd "'ceph config set mon mon_osd_reporter_subtree_level osd'" \
-		config set mon mon_osd_reporter_subtree_level osd >/dev/null
-	mon_cmd "'ceph config set mds defer_client_eviction_on_laggy_osds false'" \
-		config set mds defer_client_eviction_on_laggy_osds false >/dev/null
+	local setting who name value
+	for setting in "${SEED_FAILURE_SETTINGS[@]}"; do
+		read -r who name value <<<"$setting"
+		mon_cmd "'ceph config set $setting'" config set "$who" "$name" "$value" >/dev/null
+	done
 }
 
 # seed_wait_standbys DEADLINE_MS: wait until the failover tests have what they

@@ -220,7 +220,7 @@ func TestCephCSIShallowVolume(t *testing.T) {
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "subvolumeName": "csi-vol-" + uuid, "subvolumePath": filepath.Dir(info.Path),
 	}}
 
-	staging, target, undo := stagePublish(t, drv, c, vol, rox)
+	staging, target, undo := c.StagePublish(t, drv, vol, rox)
 	if got := files(t, target); !slices.Equal(got, []string{"old"}) {
 		t.Errorf("ceph-csi's shallow volume holds %v, want the snapshot's [old]", got)
 	}

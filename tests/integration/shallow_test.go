@@ -26,42 +26,6 @@ func fromSnapshot(id string) *csi.VolumeContentSource {
 	return &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: id}}}
 }
 
-// stagePublish stages and publishes vol with capability vc and returns the
-// staging and target paths and a function that undoes both.
-func stagePublish(t *testing.T, drv *testcluster.Clients, c *testcluster.Cluster, vol *csi.Volume, vc *csi.VolumeCapability) (string, string, func()) {
-	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	staging, target := filepath.Join(dir, "staging"), filepath.Join(dir, "target")
-	if _, err := drv.Node.NodeStageVolume(ctx, &csi.NodeStageVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, VolumeCapability: vc,
-		VolumeContext: vol.GetVolumeContext(), Secrets: c.Secrets(),
-	}); err != nil {
-		t.Fatalf("stage %s: %v", vol.GetVolumeId(), err)
-	}
-	if _, err := drv.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
-		VolumeId: vol.GetVolumeId(), StagingTargetPath: staging, TargetPath: target, VolumeCapability: vc,
-		VolumeContext: vol.GetVolumeContext(),
-	}); err != nil {
-		t.Fatalf("publish %s: %v", vol.GetVolumeId(), err)
-	}
-	undone := false
-	undo := func() {
-		if undone {
-			return
-		}
-		undone = true
-		if _, err := drv.Node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: vol.GetVolumeId(), TargetPath: target}); err != nil {
-			t.Errorf("unpublish: %v", err)
-		}
-		if _, err := drv.Node.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.GetVolumeId(), StagingTargetPath: staging}); err != nil {
-			t.Errorf("unstage: %v", err)
-		}
-	}
-	t.Cleanup(undo)
-	return staging, target, undo
-}
-
 // noClone checks that Ceph knows no clone, nor any subvolume, of a name.
 func noClone(t *testing.T, c *testcluster.Cluster, name string) {
 	t.Helper()
@@ -119,7 +83,7 @@ func TestShallowVolume(t *testing.T) {
 		t.Errorf("CreateVolume again = %v, %v; want the same volume", again, err)
 	}
 
-	staging, target, undo := stagePublish(t, drv, c, vol, rox)
+	staging, target, undo := c.StagePublish(t, drv, vol, rox)
 	if got := files(t, target); !slices.Equal(got, []string{"before", "dir"}) {
 		t.Errorf("shallow volume holds %v, want the snapshot's [before dir]", got)
 	}
@@ -189,7 +153,7 @@ func TestShallowVolume(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shallow volume after the source's deletion: %v", err)
 	}
-	_, lateTarget, undoLate := stagePublish(t, drv, c, late.GetVolume(), rox)
+	_, lateTarget, undoLate := c.StagePublish(t, drv, late.GetVolume(), rox)
 	if got := files(t, lateTarget); !slices.Equal(got, []string{"before", "dir"}) {
 		t.Errorf("shallow volume of a deleted source's snapshot holds %v", got)
 	}
@@ -256,7 +220,7 @@ func TestShallowOffClones(t *testing.T) {
 	if st.Status.State != "complete" {
 		t.Errorf("clone state %q, want complete", st.Status.State)
 	}
-	_, target, _ := stagePublish(t, drv, c, vol, rox)
+	_, target, _ := c.StagePublish(t, drv, vol, rox)
 	if got := files(t, target); !slices.Equal(got, []string{"data"}) {
 		t.Errorf("clone holds %v", got)
 	}
@@ -284,7 +248,7 @@ func TestStaticShallowVolume(t *testing.T) {
 		"clusterID": testcluster.ClusterID, "fsName": c.FS, "staticVolume": "true",
 		"rootPath": src.GetVolumeContext()["subvolumePath"], "backingSnapshotID": snap,
 	}}
-	_, target, undo := stagePublish(t, drv, c, vol, rox)
+	_, target, undo := c.StagePublish(t, drv, vol, rox)
 	defer undo()
 	if got := files(t, target); !slices.Equal(got, []string{"kept"}) {
 		t.Errorf("static shallow volume holds %v", got)
