@@ -25,6 +25,7 @@ readonly CACHE="${CEPHFS_CSI_CACHE:-/var/cache/cephfs-csi}"
 readonly GO=${GO:-go}
 readonly GOTEST_FLAGS=${GOTEST_FLAGS:--count=1 -timeout 30m}
 SUMMARY=()
+FAILURES=()
 
 die() {
 	echo "$PROG: error: $*" >&2
@@ -60,7 +61,20 @@ summarize() {
 	# it (the test's own t.Error output is there), the log stays in _build.
 	if ((fail)); then
 		grep -B 30 -E '^\s*--- FAIL' "$2" | sed "s|^|$1: |" >&2 || true
+		FAILURES+=("$(failure_digest "$1" "$2")")
 	fi
+}
+
+# failure_digest NAME LOG: each failed test with its own t.Error/t.Log lines
+# (go test -v indents them; the driver's klog lines are not), at most 12 a
+# test. main prints these last: CI shows only the tail of what make prints,
+# and three more runs follow a failure.
+failure_digest() {
+	awk -v name="$1" '
+		/^[[:space:]]*--- FAIL/ { for (i = 0; i < n; i++) print name ": " buf[i]; print name ": " $0; n = 0; next }
+		/^[[:space:]]*--- (PASS|SKIP)/ || /^=== / { n = 0; next }
+		/^    / { if (n < 12) buf[n++] = $0 }
+	' "$2"
 }
 
 # run_tests NAME LOG CMD...: run a test command with the release's clusters in
@@ -110,6 +124,7 @@ main() {
 		test_release "$r" || rc=1
 	done
 	printf '%s\n' "test matrix (${releases[*]}) in $((SECONDS - start)) s:" "${SUMMARY[@]}"
+	((${#FAILURES[@]} == 0)) || printf '%s\n' "failed tests:" "${FAILURES[@]}"
 	return "$rc"
 }
 
