@@ -99,13 +99,14 @@ chart-test:
 unit: deps
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-# Tests against the embedded clusters (started or reused), csi-sanity included. On a failure the failed tests
-# and their own lines (klog's left out) are printed again last: CI shows only the tail, after dozens of "ok".
+# Tests against the embedded clusters (started or reused), csi-sanity included. On a failure the failed tests (or
+# a timeout's panic, a build's errors) with their own lines, klog's left out, are printed again last: CI shows only
+# the tail, after dozens of "ok".
 integration: deps test-clusters
 	@set -o pipefail; CEPHFS_CSI_CLUSTER=$(CLUSTER_DIR) CEPHFS_CSI_FAULT_CLUSTER=$(FAULT_DIR) \
 		$(GO) test $(GOTEST_FLAGS) ./... 2>&1 | tee $(BUILD)/integration.log || { \
 		echo "failed tests (all in $(BUILD)/integration.log):"; \
-		grep -E -A 12 '^\s*--- FAIL' $(BUILD)/integration.log | grep -vE '^([IWEF][0-9]{4} |ok |\? )' | head -40; exit 1; }
+		grep -E -A 12 '^(\s*--- FAIL|panic: |# )' $(BUILD)/integration.log | grep -vE '^([IWEF][0-9]{4} |ok |\? )' | head -40; exit 1; }
 
 sanity: deps cluster-up
 	CEPHFS_CSI_CLUSTER=$(CLUSTER_DIR) $(GO) test $(GOTEST_FLAGS) -v ./tests/sanity/ 2>&1 | tee $(BUILD)/sanity.log | grep -E '^(Ran |PASS|FAIL|ok|--- )|Passed|Failed' || true

@@ -62,6 +62,10 @@ summarize() {
 	if ((fail)); then
 		grep -B 30 -E '^\s*--- FAIL' "$2" | sed "s|^|$1: |" >&2 || true
 		FAILURES+=("$(failure_digest "$1" "$2")")
+	elif (($4)); then
+		# no test failed, yet the run did: a timeout's or a panic's lines, or a
+		# package that did not build
+		FAILURES+=("$(grep -m 8 -E '^(panic: |FAIL\s|# |\S+\.go:[0-9]+:[0-9]+: )' "$2" | sed "s|^|$1: |")")
 	fi
 }
 
