@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -32,12 +34,15 @@ func nodeHealth(t *testing.T, drv *testcluster.Clients, id, target, staging stri
 	return resp.GetVolumeHealth().GetHealthStatuses()
 }
 
-// TestNodeHealthSubvolumeRemoved: on Pacific, `fs subvolume rm` (no
-// --force needed) removes a subvolume that a ceph-fuse client has mounted;
-// the client keeps answering for the removed directory (no links, empty,
-// ENOENT on create). NodeGetVolumeHealth says INACCESSIBLE SubvolumeMissing
-// through the publish path and the staging path; NodeUnpublish,
-// NodeUnstage and DeleteVolume of the volume still succeed (the cleanups).
+// TestNodeHealthSubvolumeRemoved: `fs subvolume rm` (no --force needed)
+// removes a subvolume that a ceph-fuse client has mounted: it moves it to
+// the trash and the mgr's purge thread unlinks it a moment later (at once
+// on an idle cluster; Reef under the matrix's load let a write in first).
+// From then on the client keeps answering for the removed directory (no
+// links, empty, ENOENT on create). NodeGetVolumeHealth says INACCESSIBLE
+// SubvolumeMissing through the publish path and the staging path;
+// NodeUnpublish, NodeUnstage and DeleteVolume of the volume still succeed
+// (the cleanups).
 func TestNodeHealthSubvolumeRemoved(t *testing.T) {
 	needRoot(t)
 	c := testcluster.Get(t)
@@ -63,6 +68,13 @@ func TestNodeHealthSubvolumeRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Ceph(t, "fs", "subvolume", "rm", sv.FSName, sv.Subvolume, "--group_name", sv.Group)
+	removed := time.Now()
+	waitFor(t, "the purge unlinking the removed subvolume's directory", func() bool {
+		var sx unix.Statx_t
+		err := unix.Statx(unix.AT_FDCWD, target, unix.AT_STATX_FORCE_SYNC, unix.STATX_NLINK, &sx)
+		return err == nil && sx.Nlink == 0
+	})
+	t.Logf("the mounted directory unlinked %v after the rm", time.Since(removed).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(target, "after"), []byte("x"), 0o644); err == nil {
 		t.Error("a write into the removed subvolume succeeded")
 	} else {
